@@ -1,0 +1,59 @@
+"""Encode stage: WAV/FLAC to bytes, or to a file through a temporary file and a rename.
+
+A reader never sees a half-written output: the data goes to a temporary file
+in the destination directory, is flushed to disk, and only then replaces the
+destination name in one atomic ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from enhancement.config import OutputSettings
+from enhancement.errors import OutputWriteError
+
+FORMATS = {"wav": "WAV", "flac": "FLAC"}
+
+
+def _subtype(settings: OutputSettings) -> str:
+    # FLAC holds integers only.
+    return "PCM_24" if settings.format == "flac" and settings.subtype == "FLOAT" else settings.subtype
+
+
+def encode_bytes(samples: np.ndarray, rate: int, settings: OutputSettings) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, format=FORMATS[settings.format], subtype=_subtype(settings))
+    return buffer.getvalue()
+
+
+def write_atomic(path: Path, samples: np.ndarray, rate: int, settings: OutputSettings, *, protected: Path | None = None) -> None:
+    """Write ``path`` atomically; refuse to overwrite ``protected`` (the input)."""
+    if protected is not None and path.resolve() == protected.resolve():
+        raise OutputWriteError(f"refusing to overwrite the input {path.name}", reason="would_overwrite_input")
+    data = encode_bytes(samples, rate, settings)
+    descriptor, temporary = -1, None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        with os.fdopen(descriptor, "wb") as handle:
+            descriptor = -1
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        temporary = None
+    except OSError as exc:
+        reason = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "output_write"
+        raise OutputWriteError(f"cannot write {path.name}: {exc.strerror or exc}", reason=reason) from exc
+    finally:
+        if descriptor >= 0:
+            os.close(descriptor)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)

@@ -1,0 +1,279 @@
+"""Interruption patterns: find clicks, noise bursts, dropouts and clipping, then repair them.
+
+All detectors work on the 16 kHz mono signal and report events in seconds
+with a confidence in [0, 1]. Thresholds are relative to the clip's own local
+statistics, so they hold across recording levels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg, ndimage, signal
+from scipy.interpolate import CubicSpline
+
+from enhancement.config import PatternSettings
+from enhancement.result import PatternEvent
+
+FRAME_S = 0.010
+# Clicks are impulses; anything longer than this is a burst, not a click.
+MAX_CLICK_S = 0.005
+# Runs of exact digital zero are dropouts; -100 dBFS leaves room for dither-free rounding.
+DROPOUT_LEVEL = 1e-5
+# Only a dropout if real signal surrounds it; leading and trailing silence is padding.
+DROPOUT_CONTEXT_S = 0.05
+BURST_MIN_S = 0.045
+CLICK_EDGE_MARGIN_S = 0.01
+BURST_MAX_S = 1.5
+BURST_BASELINE_FLOOR_DB = -70.0
+# Neighbouring clipped runs closer than this belong to one clipping event.
+CLIPPING_MERGE_S = 0.1
+CLIPPING_LEVEL_TOLERANCE = 0.002
+
+
+def _runs(mask: np.ndarray) -> np.ndarray:
+    """Start/end (exclusive) index pairs of the True runs in ``mask``."""
+    padded = np.concatenate(([False], mask, [False]))
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return edges.reshape(-1, 2)
+
+
+def _merge(runs: np.ndarray, gap: int) -> np.ndarray:
+    if len(runs) == 0:
+        return runs
+    merged = [list(runs[0])]
+    for start, end in runs[1:]:
+        if start - merged[-1][1] <= gap:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    return np.asarray(merged)
+
+
+def _frames(x: np.ndarray, rate: int) -> np.ndarray:
+    size = int(FRAME_S * rate)
+    count = len(x) // size
+    return x[: count * size].reshape(count, size)
+
+
+def _frame_db(frames: np.ndarray) -> np.ndarray:
+    return 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+
+
+def _flatness(frames: np.ndarray) -> np.ndarray:
+    """Spectral flatness per frame: near 0.56 for white noise, far lower for voiced speech."""
+    power = np.abs(np.fft.rfft(frames * np.hanning(frames.shape[1]), n=256, axis=1)) ** 2 + 1e-12
+    band = power[:, 2:-8]  # drop DC and the top edge, where resampling filters leave nothing
+    return np.exp(np.mean(np.log(band), axis=1)) / np.mean(band, axis=1)
+
+
+def _shift(values: np.ndarray, by: int) -> np.ndarray:
+    """out[n] = values[n - by], zero where that falls outside."""
+    out = np.zeros_like(values)
+    if by > 0:
+        out[by:] = values[:-by]
+    elif by < 0:
+        out[:by] = values[-by:]
+    else:
+        out[:] = values
+    return out
+
+
+LPC_ORDER = 16
+
+MEDIAN_AGREEMENT = 1.0
+LPC_FRAME_S = 0.032
+
+
+def _lpc_residual(x: np.ndarray, rate: int) -> np.ndarray:
+    """Short-term linear-prediction error: speech is predictable, an impulse is not."""
+    frame = int(LPC_FRAME_S * rate)
+    residual = np.zeros(len(x), dtype=np.float64)
+    window = np.hanning(frame)
+    for start in range(0, len(x), frame):
+        # Fit on a window centred on the block so both edges are well predicted.
+        lo, hi = max(0, start - frame // 2), min(len(x), start + frame + frame // 2)
+        segment = x[lo:hi].astype(np.float64)
+        tapered = segment * np.hanning(len(segment)) if len(segment) != frame else segment * window
+        corr = np.correlate(tapered, tapered, mode="full")[len(tapered) - 1 : len(tapered) + LPC_ORDER]
+        if len(corr) <= LPC_ORDER or corr[0] <= 1e-12:
+            residual[start : start + frame] = x[start : start + frame]
+            continue
+        corr[0] *= 1.0 + 1e-6  # white-noise correction keeps the system well conditioned
+        coeffs = linalg.solve_toeplitz(corr[:LPC_ORDER], corr[1 : LPC_ORDER + 1])
+        predicted = signal.lfilter(np.concatenate(([0.0], coeffs)), [1.0], segment)
+        block = slice(start - lo, start - lo + min(frame, len(x) - start))
+        residual[start : start + frame] = (segment - predicted)[block]
+    return residual
+
+
+def _neighbourhood_max(values: np.ndarray, reach: int, guard: int) -> np.ndarray:
+    """Largest value between ``guard`` and ``reach`` samples away, on either side."""
+    half = max(1, (reach - guard) // 2)
+    centred = ndimage.maximum_filter1d(values, size=2 * half + 1, mode="constant")
+    return np.maximum(_shift(centred, guard + half), _shift(centred, -(guard + half)))
+
+
+def detect_clicks(x: np.ndarray, rate: int, settings: PatternSettings) -> list[PatternEvent]:
+    # Judge each sample against its neighbours 1-20 ms away: glottal pulses and onsets
+    # recur there, an impulse does not. Two views must agree: the linear-prediction
+    # error (speech is predictable, an impulse is not) and the distance from a
+    # 7-sample median (which erases anything up to 3 samples wide).
+    reach, guard = int(0.020 * rate), int(0.001 * rate)
+    floor = 1e-4  # -80 dBFS: below it nothing is audible as a click
+    predicted = np.abs(_lpc_residual(x, rate))
+    ratio = predicted / (settings.click_threshold * np.maximum(_neighbourhood_max(predicted, reach, guard), floor))
+    outlier = np.abs(x - ndimage.median_filter(x, size=7, mode="nearest"))
+    outlier_ratio = outlier / np.maximum(_neighbourhood_max(outlier, reach, guard), floor)
+    ratio = np.where(ndimage.maximum_filter1d(outlier_ratio, size=5) > MEDIAN_AGREEMENT, ratio, 0.0)
+    runs = _merge(_runs(ratio > 1.0), gap=int(0.001 * rate))
+    events = []
+    for start, end in runs:
+        if (end - start) / rate > MAX_CLICK_S:
+            continue
+        strength = float(ratio[start:end].max())
+        events.append(PatternEvent("click", start / rate, end / rate, float(min(1.0, 0.5 + 0.5 * np.log10(strength) / np.log10(4)))))
+    return events
+
+
+def _burst_frames(x: np.ndarray, rate: int, settings: PatternSettings, use_flatness: bool) -> tuple[np.ndarray, np.ndarray]:
+    frames = _frames(x, rate)
+    level = _frame_db(frames)
+    # The 80th percentile over three seconds sits near the level of vowels: the loudest
+    # thing speech normally does, even when a few bursts share the window. The floor keeps digital silence from making any
+    # quiet frame look like an outburst.
+    baseline = np.maximum(ndimage.percentile_filter(level, 80, size=301, mode="nearest"), BURST_BASELINE_FLOOR_DB)
+    excess = level - baseline
+    mask = excess > settings.burst_threshold_db
+    if use_flatness:
+        mask &= _flatness(frames) > settings.burst_min_flatness
+    return mask, excess
+
+
+def detect_bursts(x: np.ndarray, rate: int, settings: PatternSettings, *, use_flatness: bool = True) -> list[PatternEvent]:
+    mask, excess = _burst_frames(x, rate, settings, use_flatness)
+    frame = int(FRAME_S * rate)
+    events = []
+    for start, end in _merge(_runs(mask), gap=2):
+        seconds = (end - start) * FRAME_S
+        if not BURST_MIN_S <= seconds <= BURST_MAX_S:
+            continue
+        margin = float(np.median(excess[start:end])) - settings.burst_threshold_db
+        confidence = min(1.0, 0.5 + margin / 12.0) if use_flatness else min(0.6, 0.3 + margin / 24.0)
+        events.append(PatternEvent("burst", start * frame / rate, end * frame / rate, float(max(0.05, confidence))))
+    return events
+
+
+def detect_dropouts(x: np.ndarray, rate: int, settings: PatternSettings) -> list[PatternEvent]:
+    quiet = np.abs(x) < DROPOUT_LEVEL
+    context = int(DROPOUT_CONTEXT_S * rate)
+    events = []
+    for start, end in _runs(quiet):
+        if (end - start) / rate * 1000 < settings.dropout_min_ms or start < context or end > len(x) - context:
+            continue
+        around = np.concatenate([x[start - context : start], x[end : end + context]])
+        contrast_db = 20 * np.log10(np.sqrt(np.mean(around.astype(np.float64) ** 2)) / DROPOUT_LEVEL + 1e-12)
+        if contrast_db < 30:  # signal around it is itself near silence: a pause, not a dropout
+            continue
+        exact = float(np.mean(x[start:end] == 0.0))
+        confidence = 0.5 + 0.25 * exact + 0.25 * min(1.0, (contrast_db - 30) / 30)
+        events.append(PatternEvent("dropout", start / rate, end / rate, float(confidence)))
+    return events
+
+
+def detect_clipping(x: np.ndarray, rate: int, settings: PatternSettings) -> list[PatternEvent]:
+    peak = float(np.max(np.abs(x)))
+    if peak <= 0:
+        return []
+    at_rail = np.abs(x) >= peak * (1 - CLIPPING_LEVEL_TOLERANCE)
+    runs = _runs(at_rail)
+    runs = runs[(runs[:, 1] - runs[:, 0]) >= settings.clipping_min_run_samples]
+    # One flat top can be a slow waveform peaking; clipping shows as repeated flat tops.
+    if len(runs) < 2:
+        return []
+    events = []
+    for start, end in _merge(runs, gap=int(CLIPPING_MERGE_S * rate)):
+        flat_runs = runs[(runs[:, 0] >= start) & (runs[:, 1] <= end)]
+        longest = int((flat_runs[:, 1] - flat_runs[:, 0]).max())
+        if len(flat_runs) < 2 and longest < 2 * settings.clipping_min_run_samples:
+            continue
+        confidence = min(1.0, 0.4 + 0.15 * len(flat_runs) + 0.05 * longest)
+        events.append(PatternEvent("clipping", start / rate, end / rate, float(confidence)))
+    return events
+
+
+def _overlaps(event: PatternEvent, others: list[PatternEvent], margin_s: float) -> bool:
+    return any(event.start_s <= o.end_s + margin_s and event.end_s >= o.start_s - margin_s for o in others)
+
+
+def detect(x: np.ndarray, rate: int, settings: PatternSettings) -> list[PatternEvent]:
+    clipping = detect_clipping(x, rate, settings)
+    dropouts = detect_dropouts(x, rate, settings)
+    # Overdriven speech is loud and spectrally flat, so it also looks like a burst.
+    bursts = [e for e in detect_bursts(x, rate, settings) if not _overlaps(e, clipping, CLIPPING_MERGE_S)]
+    # The hard edges of every other event are impulses too; they are not separate clicks.
+    clicks = [e for e in detect_clicks(x, rate, settings) if not _overlaps(e, clipping + dropouts + bursts, CLICK_EDGE_MARGIN_S)]
+    return sorted(clicks + bursts + dropouts + clipping, key=lambda e: e.start_s)
+
+
+def detect_energy_only(x: np.ndarray, rate: int, settings: PatternSettings) -> list[PatternEvent]:
+    """Fallback: frame energies alone, no spectral or sample-level analysis."""
+    events = detect_bursts(x, rate, settings, use_flatness=False) + detect_dropouts(x, rate, settings)
+    return sorted(events, key=lambda e: e.start_s)
+
+
+def _interpolate(y: np.ndarray, start: int, end: int, context: int) -> None:
+    """Replace y[start:end] by a cubic spline through the samples on either side."""
+    left = np.arange(max(0, start - context), start)
+    right = np.arange(end, min(len(y), end + context))
+    known = np.concatenate([left, right])
+    if len(left) < 2 or len(right) < 2:
+        return
+    y[start:end] = CubicSpline(known, y[known])(np.arange(start, end))
+
+
+def _bridge(y: np.ndarray, start: int, end: int) -> None:
+    """Fill a gap by cross-fading the audio just before it into the audio just after it.
+
+    What was lost cannot be recovered; the aim is a gap the ear and the model
+    take for speech, not a hard cut to silence and back.
+    """
+    length = end - start
+    before = y[max(0, start - length) : start]
+    after = y[end : end + length]
+    if len(before) < length or len(after) < length:
+        return
+    fade = np.linspace(0.0, 1.0, length)
+    y[start:end] = before * (1.0 - fade) + after * fade
+
+
+def _ramp_gain(y: np.ndarray, start: int, end: int, gain: float, ramp: int) -> None:
+    envelope = np.full(end - start, gain)
+    ramp = min(ramp, (end - start) // 2)
+    if ramp > 0:
+        fade = np.linspace(1.0, gain, ramp)
+        envelope[:ramp] = fade
+        envelope[-ramp:] = fade[::-1]
+    y[start:end] *= envelope
+
+
+def suppress(x: np.ndarray, rate: int, events: list[PatternEvent]) -> np.ndarray:
+    """Repair each event in a copy of ``x``: interpolate clicks and clipped peaks, attenuate bursts, bridge dropouts."""
+    y = x.astype(np.float64, copy=True)
+    for event in events:
+        start, end = int(event.start_s * rate), int(np.ceil(event.end_s * rate))
+        if event.kind == "click":
+            pad = int(0.0005 * rate)
+            _interpolate(y, max(0, start - pad), min(len(y), end + pad), context=int(0.002 * rate))
+        elif event.kind == "burst":
+            around = np.concatenate([y[max(0, start - rate // 4) : start], y[end : end + rate // 4]])
+            inside = np.sqrt(np.mean(y[start:end] ** 2)) + 1e-12
+            target = np.sqrt(np.mean(around**2)) if len(around) else 0.0
+            _ramp_gain(y, start, end, min(1.0, target / inside), ramp=int(0.005 * rate))
+        elif event.kind == "dropout":
+            _bridge(y, start, end)
+        elif event.kind == "clipping":
+            level = np.max(np.abs(y[start:end]))
+            flat = _runs(np.abs(y[start:end]) >= level * (1 - CLIPPING_LEVEL_TOLERANCE))
+            for run_start, run_end in flat:
+                _interpolate(y, start + run_start, start + run_end, context=8)
+    return y.astype(np.float32)

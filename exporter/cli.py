@@ -1,0 +1,154 @@
+"""The ``enhancement-worker`` command.
+
+    enhancement-worker enhance INPUT... --out DIR [--report FILE.json] [--config F]
+    enhancement-worker check-config [--config F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+
+from enhancement.config import WorkerConfig, load_config
+from enhancement.errors import EnhancementError
+from enhancement.result import STAGES, ClipResult, Outcome
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga"}
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+logger = logging.getLogger("enhancement_worker")
+
+
+class UsageError(Exception):
+    """The command line asks for something impossible; nothing has been written."""
+
+
+def collect_inputs(inputs: list[Path], out_dir: Path, suffix: str) -> list[tuple[Path, Path]]:
+    """Pair each input file with its output path; directories are searched for audio files."""
+    pairs: list[tuple[Path, Path]] = []
+    for given in inputs:
+        if given.is_dir():
+            found = sorted(p for p in given.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            pairs += [(p, out_dir / given.name / p.relative_to(given).with_suffix(suffix)) for p in found]
+        elif given.exists():
+            pairs.append((given, out_dir / given.with_suffix(suffix).name))
+        else:
+            raise UsageError(f"input {given} does not exist")
+    sources = {p.resolve() for p, _ in pairs}
+    targets: dict[Path, Path] = {}
+    for source, target in pairs:
+        resolved = target.resolve()
+        if resolved in sources:
+            raise UsageError(f"refusing to write over the input {source}: choose another --out")
+        if resolved in targets:
+            raise UsageError(f"{source} and {targets[resolved]} would both be written to {target}")
+        targets[resolved] = source
+    return pairs
+
+
+def summary_table(results: list[ClipResult]) -> str:
+    outcomes = Counter(r.outcome.value for r in results)
+    lines = ["outcome    clips"]
+    lines += [f"{o.value:<10} {outcomes.get(o.value, 0):>5}" for o in Outcome]
+    stage_seconds = Counter()
+    for r in results:
+        for stage in r.stages:
+            stage_seconds[stage.name] += stage.duration_s
+    total = sum(stage_seconds.values()) or 1.0
+    lines += ["", "stage                total s   share"]
+    lines += [f"{name:<20} {stage_seconds[name]:>7.3f}  {stage_seconds[name] / total:>6.1%}" for name in STAGES if name in stage_seconds]
+    audio = sum(r.audio_duration_s for r in results)
+    processing = sum(r.processing_s for r in results)
+    lines += ["", f"audio {audio:.1f} s, processing {processing:.2f} s"]
+    if audio > 0:
+        lines.append(f"real-time factor {processing / audio:.3f} (below 1 is faster than real time)")
+    fallbacks = Counter(f"{f.stage}: {f.from_method} -> {f.to_method} ({f.reason})" for r in results for f in r.fallbacks)
+    if fallbacks:
+        lines += ["", "fallbacks"] + [f"  {count} x {what}" for what, count in fallbacks.most_common()]
+    return "\n".join(lines)
+
+
+def _progress(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="clip", file=sys.stderr, disable=None, dynamic_ncols=True)
+
+
+def command_enhance(args: argparse.Namespace, config: WorkerConfig) -> int:
+    from enhancement.pipeline import Pipeline
+
+    suffix = "." + config.output.format
+    pairs = collect_inputs(args.inputs, args.out, suffix)
+    if not pairs:
+        raise UsageError("no audio files found in the given inputs")
+    pipeline = Pipeline.from_config(config)
+    results: list[ClipResult] = []
+    try:
+        with _progress(len(pairs)) as bar:
+            for source, target in pairs:
+                result = pipeline.process_file(source, target)
+                results.append(result)
+                if result.outcome in (Outcome.REJECTED, Outcome.FAILED):
+                    bar.write(f"{source}: {result.outcome.value}: {result.error}")
+                bar.update(1)
+    finally:
+        pipeline.close()
+    print(summary_table(results))
+    if args.report:
+        args.report.write_text(json.dumps([r.to_dict() for r in results], indent=2, default=str) + "\n")
+        print(f"report written to {args.report}")
+    outcomes = {r.outcome for r in results}
+    if Outcome.FAILED in outcomes:
+        return EXIT_FAILED
+    return EXIT_USAGE if Outcome.REJECTED in outcomes else EXIT_OK
+
+
+def command_check_config(args: argparse.Namespace, config: WorkerConfig) -> int:
+    from exporter.readiness import production_report
+
+    checks = production_report(config)
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        print(f"[{'ok' if check.ok else 'FAIL'}] {check.name:<{width}}  {check.detail}")
+    ready = all(c.ok for c in checks if c.required)
+    print("ready for production" if ready else "NOT ready for production")
+    return EXIT_OK if ready else EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="enhancement-worker", description="Observable speech-enhancement worker.")
+    parser.add_argument("--config", type=Path, help="YAML settings file (defaults work without one)")
+    parser.add_argument("--log-level", default="WARNING")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    enhance = commands.add_parser("enhance", help="enhance files and directories")
+    enhance.add_argument("inputs", nargs="+", type=Path, help="audio files or directories")
+    enhance.add_argument("--out", type=Path, required=True, help="output directory")
+    enhance.add_argument("--report", type=Path, help="write every clip's result as JSON")
+    enhance.set_defaults(handler=command_enhance)
+
+    check = commands.add_parser("check-config", help="production-readiness report")
+    check.set_defaults(handler=command_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+        return args.handler(args, config)
+    except UsageError as exc:
+        print(f"enhancement-worker: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except EnhancementError as exc:
+        print(f"enhancement-worker: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

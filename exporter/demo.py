@@ -1,0 +1,24 @@
+"""The README's demo: enhance the shipped sample audio with the shipped checkpoint."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from exporter import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+OUTPUT = ROOT / "demo-output"
+
+
+def main() -> int:
+    print(f"enhancing {SAMPLES} -> {OUTPUT}")
+    code = cli.main(["enhance", str(SAMPLES), "--out", str(OUTPUT), "--report", str(OUTPUT / "report.json")])
+    if code == cli.EXIT_OK:
+        print(f"listen: {', '.join(str(p.relative_to(ROOT)) for p in sorted(OUTPUT.rglob('*.wav')))}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from enhancement import loudness
+from enhancement.config import LoudnessSettings
+
+RATE = 16_000
+SETTINGS = LoudnessSettings()
+GAIN_DB = 20 * np.log10(1.6)
+
+
+def test_true_peak_meter_sees_peaks_between_samples():
+    # A sine at a quarter of the rate, sampled 45 degrees off its crests: every sample sits 3 dB low.
+    t = np.arange(RATE)
+    tone = np.sin(2 * np.pi * t / 4 + np.pi / 4)
+    assert 20 * np.log10(np.max(np.abs(tone))) == pytest.approx(-3.01, abs=0.05)
+    assert loudness.true_peak_dbtp(tone, 4) == pytest.approx(0.0, abs=0.3)
+
+
+def test_integrated_loudness_of_a_full_scale_1k_sine_is_minus_3_lufs():
+    t = np.arange(5 * 48_000) / 48_000
+    assert loudness.integrated_lufs(np.sin(2 * np.pi * 997 * t), 48_000) == pytest.approx(-3.01, abs=0.1)
+
+
+@pytest.mark.parametrize("peak_dbfs", [-30.0, -0.3], ids=["quiet input", "hot input"])
+def test_output_is_input_plus_4_08_lu_and_under_minus_1_dbtp(speech, peak_dbfs):
+    source = speech / np.max(np.abs(speech)) * 10 ** (peak_dbfs / 20)
+    input_lufs = loudness.integrated_lufs(source, RATE)
+    model_output = speech / np.max(np.abs(speech))  # MetricGAN+ peak-normalises what it returns
+    out, report = loudness.normalise(model_output.astype(np.float32), RATE, input_lufs, SETTINGS)
+    measured = loudness.integrated_lufs(out, RATE)
+    assert measured == pytest.approx(input_lufs + GAIN_DB, abs=0.5)
+    assert loudness.true_peak_dbtp(out, 4) <= -1.0
+    assert report.output_lufs == pytest.approx(measured, abs=1e-6)
+    assert report.true_peak_dbtp <= -1.0 and report.on_target
+    if peak_dbfs > -1:
+        assert report.limiter_gain_reduction_db > 1.0, "a hot input needs the limiter"
+
+
+def test_limiter_leaves_quiet_audio_untouched(speech):
+    quiet = (speech * 0.1).astype(np.float32)
+    out, reduction = loudness.limit(quiet, RATE, SETTINGS)
+    assert reduction == 0.0 and np.array_equal(out, quiet)
+
+
+def test_gain_is_configurable(speech):
+    settings = LoudnessSettings(gain_ratio=1.0)
+    input_lufs = loudness.integrated_lufs(speech * 0.2, RATE)
+    out, report = loudness.normalise((speech / np.max(np.abs(speech))).astype(np.float32), RATE, input_lufs, settings)
+    assert report.output_lufs == pytest.approx(input_lufs, abs=0.5)
+
+
+def test_rms_fallback_clamps_the_peak(speech):
+    out, _ = loudness.rms_gain_with_clamp(speech.astype(np.float32), input_rms=0.5, settings=SETTINGS)
+    assert np.max(np.abs(out)) <= 10 ** (-2.0 / 20) + 1e-6
