@@ -99,6 +99,8 @@ class ServiceSettings(_Section):
     queue_capacity: int = Field(16, ge=1)
     auth_token_file: Path | None = None
     job_retention_seconds: float = Field(900.0, gt=0)
+    # Off by default: with the breaker open the fallback still serves, so traffic need not move.
+    ready_requires_closed_breaker: bool = False
 
 
 class WorkerConfig(_Section):

@@ -20,6 +20,7 @@ from enhancement.config import AudioLimits
 from enhancement.errors import InvalidAudio
 
 MODEL_SAMPLE_RATE_HZ = 16_000
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga"})
 # Enough to walk past the fmt, LIST and other chunks that precede "data" in practice.
 HEADER_SCAN_BYTES = 64 * 1024
 

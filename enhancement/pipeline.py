@@ -25,7 +25,7 @@ from enhancement.config import WorkerConfig
 from enhancement.decode import MODEL_SAMPLE_RATE_HZ, DecodedAudio, decode_bytes, decode_file
 from enhancement.encode import encode_bytes, write_atomic
 from enhancement.errors import CircuitOpen, EnhancementError, InvalidAudio, ModelError, StageTimeout
-from enhancement.model import MetricGanEnhancer
+from enhancement.model import MODEL_NAME, MetricGanEnhancer
 from enhancement.observer import NullObserver, PipelineObserver
 from enhancement.resilience import CircuitBreaker, Deadline, retry
 from enhancement.result import ClipResult, Outcome, QualityReport, StageRecord
@@ -33,6 +33,21 @@ from enhancement.result import ClipResult, Outcome, QualityReport, StageRecord
 logger = logging.getLogger(__name__)
 
 MODEL_BREAKER = "model"
+
+# Why the model stage can give up on the model; each is an error reason with a fallback.
+MODEL_FAILURE_REASONS = ("model_error", "model_transient", "model_unavailable", "model_non_finite", "circuit_open", "timeout")
+# Every (stage, from_method, to_method, reason) this pipeline can record: a small, closed set,
+# so dashboards and alerts can rely on each series existing from the start.
+FALLBACK_PATHS = (
+    ("pattern_detection", "spectral_temporal", "energy_only", "detector_error"),
+    ("pattern_detection", "energy_only", "skip", "detector_error"),
+    ("pattern_suppression", "interpolate_attenuate", "skip", "suppressor_error"),
+    *(("enhancement", MODEL_NAME, "wiener", reason) for reason in MODEL_FAILURE_REASONS),
+    ("enhancement", "wiener", "passthrough", "dsp_error"),
+    ("loudness", loudness.LIMITER_METHOD, loudness.CLAMP_METHOD, "loudness_error"),
+    ("quality", "wada_snr+dnsmos", "wada_snr", "dnsmos_error"),
+    ("quality", "wada_snr", "skip", "quality_error"),
+)
 
 
 class Enhancer(Protocol):
@@ -260,11 +275,15 @@ class Pipeline:
 
     def _quality(self, noisy: np.ndarray, enhanced: np.ndarray, result: ClipResult, stage: StageRecord) -> None:
         try:
-            report = QualityReport(input_snr_db=quality.wada_snr_db(noisy), output_snr_db=quality.wada_snr_db(enhanced))
-            if self._dnsmos_sampler.take():
-                report.dnsmos = quality.dnsmos(enhanced, MODEL_SAMPLE_RATE_HZ)
-                stage.use("wada_snr+dnsmos")
-            result.quality = report
+            result.quality = QualityReport(input_snr_db=quality.wada_snr_db(noisy), output_snr_db=quality.wada_snr_db(enhanced))
         except Exception as exc:
             logger.warning("quality check failed, skipping: %s", exc)
             stage.fall_back("skip", "quality_error")
+            return
+        if self._dnsmos_sampler.take():
+            stage.use("wada_snr+dnsmos")
+            try:
+                result.quality.dnsmos = quality.dnsmos(enhanced, MODEL_SAMPLE_RATE_HZ)
+            except Exception as exc:
+                logger.warning("DNSMOS failed, keeping WADA-SNR only: %s", exc)
+                stage.fall_back("wada_snr", "dnsmos_error")

@@ -96,6 +96,7 @@ class QualityReport:
 class ClipResult:
     clip_id: str
     source: str = ""
+    trace_id: str | None = None  # set by an observer that traces; links logs and metrics to the trace
     output: str | None = None
     outcome: Outcome = Outcome.FAILED
     error: str | None = None

@@ -2,6 +2,8 @@
 
     enhancement-worker enhance INPUT... --out DIR [--report FILE.json] [--config F]
     enhancement-worker check-config [--config F]
+    enhancement-worker serve [--host H] [--port P] [--config F]
+    enhancement-worker loadgen --url U --rate R --duration D [--corpus DIR]
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from collections import Counter
 from pathlib import Path
 
 from enhancement.config import WorkerConfig, load_config
+from enhancement.decode import AUDIO_SUFFIXES
 from enhancement.errors import EnhancementError
 from enhancement.result import STAGES, ClipResult, Outcome
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 logger = logging.getLogger("enhancement_worker")
@@ -119,10 +121,37 @@ def command_check_config(args: argparse.Namespace, config: WorkerConfig) -> int:
     return EXIT_OK if ready else EXIT_FAILED
 
 
+def command_serve(args: argparse.Namespace, config: WorkerConfig) -> int:
+    import uvicorn
+
+    from exporter.runtime import Runtime
+    from exporter.service import create_app
+
+    runtime = Runtime(config)
+    app = create_app(runtime)
+    host = args.host or config.service.host
+    port = args.port if args.port is not None else config.service.port
+    # uvicorn turns SIGTERM into a graceful shutdown: no new connections, open requests
+    # finish, then the lifespan hook drains the queue and flushes spans.
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=60)
+    return EXIT_OK
+
+
+def command_loadgen(args: argparse.Namespace, config: WorkerConfig) -> int:
+    from exporter import loadgen
+
+    clips = loadgen.load_corpus(args.corpus)
+    token = args.token_file.read_text().strip() if args.token_file else None
+    report = loadgen.run(args.url, rate=args.rate, duration_s=args.duration, clips=clips, token=token, concurrency=args.concurrency)
+    print(report.summary())
+    return EXIT_OK if report.statuses.get(200) else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="enhancement-worker", description="Observable speech-enhancement worker.")
     parser.add_argument("--config", type=Path, help="YAML settings file (defaults work without one)")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
     commands = parser.add_subparsers(dest="command", required=True)
 
     enhance = commands.add_parser("enhance", help="enhance files and directories")
@@ -133,12 +162,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="production-readiness report")
     check.set_defaults(handler=command_check_config)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="address to bind (default from config: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default from config: 8080)")
+    serve.set_defaults(handler=command_serve)
+
+    load = commands.add_parser("loadgen", help="drive a running service at a fixed rate")
+    load.add_argument("--url", required=True, help="base URL of the service, e.g. http://127.0.0.1:8080")
+    load.add_argument("--rate", type=float, required=True, help="requests per second")
+    load.add_argument("--duration", type=float, required=True, help="seconds to send for")
+    load.add_argument("--corpus", type=Path, help="directory of clips to send (default: generated clips)")
+    load.add_argument("--concurrency", type=int, default=16, help="most requests open at once")
+    load.add_argument("--token-file", type=Path, help="file holding the bearer token")
+    load.set_defaults(handler=command_loadgen)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from exporter.logs import configure_logging
+
+    configure_logging(args.log_level, args.log_format)
     try:
         config = load_config(args.config)
         return args.handler(args, config)

@@ -176,3 +176,22 @@ def test_an_unexpected_bug_fails_one_clip_not_the_worker(pipeline, speech, monke
 def test_pipeline_requires_an_enhancer(default_config):
     with pytest.raises(ValueError, match="enhancer is required"):
         Pipeline(default_config, None)
+
+
+def test_every_fallback_recorded_belongs_to_the_declared_set(default_config, broken_model, speech, monkeypatch):
+    from enhancement.pipeline import FALLBACK_PATHS
+    from enhancement import quality, spectral
+
+    monkeypatch.setattr(patterns, "detect", lambda *a: (_ for _ in ()).throw(ValueError("x")))
+    monkeypatch.setattr(patterns, "detect_energy_only", lambda *a: (_ for _ in ()).throw(ValueError("x")))
+    monkeypatch.setattr(spectral, "wiener", lambda *a: (_ for _ in ()).throw(ValueError("x")))
+    monkeypatch.setattr(loudness, "normalise", lambda *a: (_ for _ in ()).throw(ValueError("x")))
+    monkeypatch.setattr(quality, "dnsmos", lambda *a: (_ for _ in ()).throw(ValueError("x")))
+    config = load_config(environ={"ENHANCEMENT_QUALITY__DNSMOS_SAMPLE_RATIO": "1"})
+    pipe = Pipeline(config, broken_model)
+    try:
+        recorded = pipe.process_bytes(wav_bytes(speech)).result.fallbacks
+    finally:
+        pipe.close()
+    paths = {(f.stage, f.from_method, f.to_method, f.reason) for f in recorded}
+    assert len(paths) == 6 and paths <= set(FALLBACK_PATHS), paths - set(FALLBACK_PATHS)

@@ -1,0 +1,81 @@
+"""Host and GPU resources, read at scrape time.
+
+Every read here is non-blocking: psutil's CPU figure is the share since the
+previous read (never a sleep), and NVML answers from the driver in
+microseconds. Without a GPU, or without the NVML library, the GPU series are
+simply absent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import psutil
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
+
+
+class SystemCollector(Collector):
+    def __init__(self) -> None:
+        psutil.cpu_percent(interval=None)  # primes the counter so the first scrape has a real value
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        memory = psutil.virtual_memory()
+        yield GaugeMetricFamily(
+            "enhancement_system_cpu_utilization_ratio",
+            "Share of all CPU time the host spent busy since the previous scrape, from 0 to 1.",
+            value=psutil.cpu_percent(interval=None) / 100.0,
+        )
+        yield GaugeMetricFamily("enhancement_system_memory_total_bytes", "Physical memory of the host, in bytes.", value=memory.total)
+        yield GaugeMetricFamily(
+            "enhancement_system_memory_available_bytes", "Memory available to new processes on the host, in bytes.", value=memory.available
+        )
+
+
+class GpuCollector(Collector):
+    """NVML-backed GPU memory and utilisation; silent where there is no GPU."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._handles: list[tuple[str, object]] = []
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            for index in range(pynvml.nvmlDeviceGetCount()):
+                self._handles.append((str(index), pynvml.nvmlDeviceGetHandleByIndex(index)))
+        except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ImportError...
+            logger.info("no GPU metrics: NVML unavailable (%s)", exc)
+            self._nvml = None
+
+    @property
+    def gpu_count(self) -> int:
+        return len(self._handles)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if not self._handles:
+            return
+        used = GaugeMetricFamily("enhancement_gpu_memory_used_bytes", "GPU memory in use, in bytes.", labels=["gpu"])
+        total = GaugeMetricFamily("enhancement_gpu_memory_total_bytes", "GPU memory installed, in bytes.", labels=["gpu"])
+        busy = GaugeMetricFamily(
+            "enhancement_gpu_utilization_ratio", "Share of the last sample period the GPU was busy, from 0 to 1.", labels=["gpu"]
+        )
+        with self._lock:
+            for gpu, handle in self._handles:
+                try:
+                    memory = self._nvml.nvmlDeviceGetMemoryInfo(handle)
+                    rates = self._nvml.nvmlDeviceGetUtilizationRates(handle)
+                except Exception:
+                    logger.exception("NVML read failed for GPU %s", gpu)
+                    continue
+                used.add_metric([gpu], memory.used)
+                total.add_metric([gpu], memory.total)
+                busy.add_metric([gpu], rates.gpu / 100.0)
+        yield used
+        yield total
+        yield busy

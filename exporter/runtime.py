@@ -1,0 +1,107 @@
+"""Wires the pipeline to its telemetry: registry, metrics, tracer, observer, queue.
+
+A model that cannot load does not stop the process: the worker comes up,
+reports ``enhancement_model_loaded 0``, answers /readyz with 503 and refuses
+enhancement requests, so the operator sees why instead of a crash loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+
+from opentelemetry.sdk.trace.export import SpanExporter
+from prometheus_client import CollectorRegistry
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from enhancement.config import WorkerConfig
+from enhancement.errors import ModelUnavailable
+from enhancement.model import MODEL_NAME, MetricGanEnhancer
+from enhancement.pipeline import Enhancer, Pipeline, Processed
+from enhancement.resilience import BREAKER_STATE_VALUE, BreakerState
+from exporter.jobs import WorkQueue
+from exporter.metrics import Metrics, create_metrics
+from exporter.resources import GpuCollector, SystemCollector
+from exporter.telemetry import TelemetryObserver
+from exporter.tracing import create_tracer_provider, shutdown_tracing
+
+logger = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT_SECONDS = 60.0
+
+try:
+    VERSION = version("enhancement-worker")
+except PackageNotFoundError:  # running from a source tree without installing
+    VERSION = "0.0.0+source"
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        *,
+        registry: CollectorRegistry | None = None,
+        span_exporter: SpanExporter | None = None,
+        enhancer: Enhancer | None = None,
+    ) -> None:
+        self.config = config
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics: Metrics = create_metrics(self.registry)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.registry.register(SystemCollector())
+        self.gpus = GpuCollector()
+        self.registry.register(self.gpus)
+        self.tracer_provider, self.traces_configured = create_tracer_provider(self.metrics, span_exporter, version=VERSION)
+        self.observer = TelemetryObserver(self.metrics, self.tracer_provider.get_tracer("enhancement"))
+
+        self.model_error: str | None = None
+        if enhancer is None:
+            enhancer = self._load_model()
+        else:
+            self.metrics.model_loaded.labels(model=getattr(enhancer, "name", MODEL_NAME)).set(1)
+        device = getattr(enhancer, "device", None) or "cpu"
+        self.metrics.build_info.info({"version": VERSION, "model": MODEL_NAME, "device": device})
+
+        self.pipeline = Pipeline(config, enhancer, observer=self.observer) if enhancer is not None else None
+        self.metrics.breaker_state.labels(breaker="model").set(BREAKER_STATE_VALUE[BreakerState.CLOSED])
+        self.queue = WorkQueue(
+            self._process,
+            capacity=config.service.queue_capacity,
+            workers=config.service.workers,
+            retention_s=config.service.job_retention_seconds,
+        )
+        self.metrics.queue_capacity.set(config.service.queue_capacity)
+        self.metrics.queue_depth.set_function(lambda: self.queue.depth)
+
+    def _load_model(self) -> MetricGanEnhancer | None:
+        enhancer = MetricGanEnhancer(self.config.model.source, self.config.model.device)
+        try:
+            enhancer.load()
+        except ModelUnavailable as exc:
+            logger.error("model not loaded: %s", exc)
+            self.model_error = str(exc)
+            self.metrics.model_loaded.labels(model=MODEL_NAME).set(0)
+            return None
+        self.metrics.model_loaded.labels(model=MODEL_NAME).set(1)
+        self.metrics.model_load_duration.set(enhancer.load_seconds or 0.0)
+        return enhancer
+
+    def _process(self, data: bytes, clip_id: str, source: str) -> Processed:
+        if self.pipeline is None:
+            raise ModelUnavailable(self.model_error or "model not loaded")
+        return self.pipeline.process_bytes(data, clip_id=clip_id, source=source)
+
+    @property
+    def ready(self) -> bool:
+        return self.pipeline is not None and self.queue.accepting
+
+    def shutdown(self) -> None:
+        """Stop intake, finish admitted jobs, flush spans."""
+        if not self.queue.drain(DRAIN_TIMEOUT_SECONDS):
+            logger.warning("shutdown: jobs still running after %.0f s", DRAIN_TIMEOUT_SECONDS)
+        if self.pipeline is not None:
+            self.pipeline.close()
+        shutdown_tracing(self.tracer_provider)
+

@@ -1,0 +1,101 @@
+"""The real worker process, driven over HTTP by the real load generator."""
+
+import re
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+from exporter import loadgen
+from live_worker import LiveWorker
+from otlp_receiver import OtlpReceiver
+
+# The metric catalogue, as exposed (counters with _total, histograms by their _count).
+CATALOGUE = [
+    "enhancement_requests_total", "enhancement_request_duration_seconds_count", "enhancement_stage_duration_seconds_count",
+    "enhancement_stage_errors_total", "enhancement_fallbacks_total", "enhancement_circuit_breaker_state",
+    "enhancement_audio_duration_seconds_count", "enhancement_real_time_factor_count", "enhancement_patterns_detected_total",
+    "enhancement_pattern_confidence_count", "enhancement_snr_improvement_db_count", "enhancement_output_snr_db_count",
+    "enhancement_dnsmos_score_count", "enhancement_loudness_gain_db_count", "enhancement_output_loudness_lufs_count",
+    "enhancement_true_peak_dbtp_count", "enhancement_limiter_gain_reduction_db_count", "enhancement_queue_depth",
+    "enhancement_queue_capacity", "enhancement_inflight_requests", "enhancement_model_loaded",
+    "enhancement_model_load_duration_seconds", "enhancement_build_info", "enhancement_output_quality_total",
+    "enhancement_http_responses_total", "enhancement_system_cpu_utilization_ratio",
+    "enhancement_system_memory_available_bytes", "process_resident_memory_bytes", "process_cpu_seconds_total",
+]
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    r = OtlpReceiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(receiver, tmp_path_factory):
+    live = LiveWorker(
+        {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "ENHANCEMENT_QUALITY__DNSMOS_SAMPLE_RATIO": "0.5",
+        },
+        log_path=tmp_path_factory.mktemp("worker") / "worker.log",
+    ).start()
+    yield live
+    live.terminate()
+
+
+def test_after_a_loadgen_run_every_catalogue_metric_has_samples(worker, receiver):
+    clips = loadgen.load_corpus(None, count=4, seconds=3.0)
+    clips.append(b"definitely not audio")  # a rejection, so error counters have samples too
+    report = loadgen.run(worker.url, rate=3, duration_s=4, clips=clips, progress=False)
+    assert report.statuses[200] >= 8 and report.statuses[422] >= 1, report.summary()
+    assert "p95" in report.summary()
+
+    text = httpx.get(worker.url + "/metrics").text
+    present = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    missing = [name for name in CATALOGUE if name not in present]
+    assert not missing, missing
+
+    om = httpx.get(worker.url + "/metrics", headers={"accept": "application/openmetrics-text"}).text
+    exemplars = set(re.findall(r'# \{trace_id="([0-9a-f]{32})"\}', om))
+    assert exemplars
+    spans = receiver.wait_for(lambda got: exemplars <= {s.trace_id.hex() for _, s in got}, timeout_s=15)
+    assert any(s.name == "enhance" for _, s in spans)
+
+
+def test_a_stopped_collector_changes_nothing_for_clients(worker, receiver):
+    receiver.stop()
+    clips = loadgen.load_corpus(None, count=2, seconds=2.0)
+    report = loadgen.run(worker.url, rate=2, duration_s=3, clips=clips, progress=False)
+    assert set(report.statuses) == {200}, report.summary()
+    deadline = time.monotonic() + 30
+    while True:
+        text = httpx.get(worker.url + "/metrics").text
+        match = re.search(r'enhancement_telemetry_export_failures_total\{signal="traces"\} ([0-9.]+)', text)
+        if match and float(match.group(1)) > 0:
+            break
+        assert time.monotonic() < deadline, "export failures were never counted"
+        time.sleep(0.5)
+
+
+def test_sigterm_lets_the_request_in_flight_finish():
+    live = LiveWorker().start()
+    clip = loadgen.load_corpus(None, count=1, seconds=20.0)[0]
+    answers = []
+    sender = threading.Thread(target=lambda: answers.append(httpx.post(live.url + "/v1/enhance", content=clip, timeout=120)))
+    sender.start()
+    deadline = time.monotonic() + 30
+    while "enhancement_inflight_requests 1.0" not in httpx.get(live.url + "/metrics").text:
+        assert time.monotonic() < deadline, "the request never started"
+        time.sleep(0.02)
+    code = live.terminate()
+    sender.join(60)
+    assert answers and answers[0].status_code == 200 and answers[0].content[:4] == b"RIFF"
+    # uvicorn re-raises the signal once its graceful shutdown is done, so the status says SIGTERM.
+    assert code in (0, -signal.SIGTERM)
