@@ -1,0 +1,1 @@
+"""The application around the pipeline: command line, HTTP service, metrics, traces, logs."""

@@ -20,6 +20,7 @@ from enhancement.errors import ModelUnavailable
 from enhancement.model import MODEL_NAME, MetricGanEnhancer
 from enhancement.pipeline import Enhancer, Pipeline, Processed
 from enhancement.resilience import BREAKER_STATE_VALUE, BreakerState
+from exporter.faults import arm_from_environment
 from exporter.jobs import WorkQueue
 from exporter.metrics import Metrics, create_metrics
 from exporter.resources import GpuCollector, SystemCollector
@@ -61,6 +62,7 @@ class Runtime:
             enhancer = self._load_model()
         else:
             self.metrics.model_loaded.labels(model=getattr(enhancer, "name", MODEL_NAME)).set(1)
+        enhancer = arm_from_environment(enhancer)
         device = getattr(enhancer, "device", None) or "cpu"
         self.metrics.build_info.info({"version": VERSION, "model": MODEL_NAME, "device": device})
 

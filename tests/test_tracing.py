@@ -181,3 +181,36 @@ def test_an_exporter_that_raises_is_counted_not_propagated(default_config, loade
     provider.force_flush()
     assert registry.get_sample_value("enhancement_telemetry_export_failures_total", {"signal": "traces"}) >= 1
     provider.shutdown()
+
+
+def test_logs_written_during_a_clip_carry_its_trace_id(default_config, speech):
+    import io
+    import json
+    import logging
+
+    from enhancement.errors import ModelError
+    from exporter.logs import JsonFormatter, TraceContextFilter
+
+    class Raising:
+        name = "metricgan_plus"
+
+        def enhance(self, samples):
+            raise ModelError("weights corrupt")
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(TraceContextFilter())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("enhancement.pipeline")
+    logger.addHandler(handler)
+    t = fresh_telemetry()
+    pipe = Pipeline(default_config, Raising(), observer=t.observer)
+    try:
+        result = pipe.process_bytes(wav_bytes(speech)).result
+    finally:
+        pipe.close()
+        logger.removeHandler(handler)
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    warning = next(e for e in entries if "falling back" in e["message"])
+    assert warning["trace_id"] == result.trace_id and warning["level"] == "WARNING"
+    assert len(warning["span_id"]) == 16

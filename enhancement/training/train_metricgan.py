@@ -97,12 +97,20 @@ class Frontend(torch.nn.Module):
 
 
 def train(
-    out_dir: Path, *, minutes: float, batch_size: int, clips_per_voice: int, si_snr_weight: float, resume: Path | None = None
+    out_dir: Path,
+    *,
+    minutes: float,
+    batch_size: int,
+    clips_per_voice: int,
+    si_snr_weight: float,
+    resume: Path | None = None,
+    seed: int = SEED,
+    learning_rate: float = 1e-3,
 ) -> dict:
     from speechbrain.lobes.models.MetricGAN import EnhancementGenerator
 
-    torch.manual_seed(SEED)
-    rng = np.random.default_rng(SEED)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     started = time.monotonic()
     pool = build_speech_pool(rng, clips_per_voice)
     print(f"speech pool: {pool.shape[0]} clips x {CLIP_SECONDS} s in {time.monotonic() - started:.0f} s", flush=True)
@@ -111,7 +119,7 @@ def train(
     generator = EnhancementGenerator()
     if resume is not None:
         generator.load_state_dict(torch.load(resume, map_location="cpu", weights_only=True))
-    optimiser = torch.optim.Adam(generator.parameters(), lr=1e-3)
+    optimiser = torch.optim.Adam(generator.parameters(), lr=learning_rate)
     deadline = time.monotonic() + minutes * 60
     step, history = 0, []
     while time.monotonic() < deadline:
@@ -140,7 +148,8 @@ def train(
     torch.save(generator.state_dict(), out_dir / "enhance_model.ckpt")
     shutil.copyfile(HYPERPARAMS_TEMPLATE, out_dir / "hyperparams.yaml")
     summary = {
-        "seed": SEED,
+        "seed": seed,
+        "learning_rate": learning_rate,
         "resumed_from": str(resume) if resume else None,
         "steps": step,
         "batch_size": batch_size,
@@ -166,10 +175,13 @@ def main() -> None:
     parser.add_argument("--clips-per-voice", type=int, default=60)
     parser.add_argument("--si-snr-weight", type=float, default=0.01)
     parser.add_argument("--resume", type=Path, help="continue from this enhance_model.ckpt")
+    parser.add_argument("--seed", type=int, default=SEED, help="a second stage uses a new seed, so it sees new batches")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(json.dumps(train(args.out, minutes=args.minutes, batch_size=args.batch_size,
-                           clips_per_voice=args.clips_per_voice, si_snr_weight=args.si_snr_weight, resume=args.resume), indent=2))
+                           clips_per_voice=args.clips_per_voice, si_snr_weight=args.si_snr_weight, resume=args.resume,
+                           seed=args.seed, learning_rate=args.learning_rate), indent=2))
 
 
 if __name__ == "__main__":

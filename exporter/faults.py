@@ -1,0 +1,54 @@
+"""A test-only fault switch for the model, for live fault-injection tests.
+
+Off unless the worker starts with ENHANCEMENT_TEST_FAULT_FILE set; nothing in
+the HTTP API can turn it on. While armed, each model call reads that file:
+``raise`` makes the model raise, ``hang`` makes it hang past any deadline,
+anything else (or no file) lets the call through untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from enhancement.errors import ModelError
+from enhancement.pipeline import Enhancer
+
+logger = logging.getLogger(__name__)
+
+ENV_FAULT_FILE = "ENHANCEMENT_TEST_FAULT_FILE"
+HANG_SECONDS = 3600.0
+
+
+class FaultSwitch:
+    def __init__(self, inner: Enhancer, control: Path) -> None:
+        self._inner = inner
+        self._control = control
+        self.name = inner.name
+        self.device = getattr(inner, "device", None)
+
+    def _mode(self) -> str:
+        try:
+            return self._control.read_text().strip()
+        except OSError:
+            return ""
+
+    def enhance(self, samples: np.ndarray) -> np.ndarray:
+        mode = self._mode()
+        if mode == "raise":
+            raise ModelError("injected fault: model raises")
+        if mode == "hang":
+            time.sleep(HANG_SECONDS)
+        return self._inner.enhance(samples)
+
+
+def arm_from_environment(enhancer: Enhancer | None) -> Enhancer | None:
+    control = os.environ.get(ENV_FAULT_FILE)
+    if not control or enhancer is None:
+        return enhancer
+    logger.warning("TEST FAULT SWITCH ARMED via %s=%s; never set this in production", ENV_FAULT_FILE, control)
+    return FaultSwitch(enhancer, Path(control))
