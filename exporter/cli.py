@@ -4,6 +4,7 @@
     enhancement-worker check-config [--config F]
     enhancement-worker serve [--host H] [--port P] [--config F]
     enhancement-worker loadgen --url U --rate R --duration D [--corpus DIR]
+    enhancement-worker receiver [--host H] [--port P]
 """
 
 from __future__ import annotations
@@ -147,6 +148,18 @@ def command_loadgen(args: argparse.Namespace, config: WorkerConfig) -> int:
     return EXIT_OK if report.statuses.get(200) else EXIT_FAILED
 
 
+def command_receiver(args: argparse.Namespace, config: WorkerConfig) -> int:
+    from exporter.receiver import Receiver
+
+    receiver = Receiver(args.host, args.port, log_path=args.log)
+    print(f"receiving Alertmanager notifications at {receiver.url}", flush=True)
+    try:
+        receiver.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="enhancement-worker", description="Observable speech-enhancement worker.")
     parser.add_argument("--config", type=Path, help="YAML settings file (defaults work without one)")
@@ -176,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--concurrency", type=int, default=16, help="most requests open at once")
     load.add_argument("--token-file", type=Path, help="file holding the bearer token")
     load.set_defaults(handler=command_loadgen)
+
+    receiver = commands.add_parser("receiver", help="log Alertmanager webhook notifications")
+    receiver.add_argument("--host", default="127.0.0.1")
+    receiver.add_argument("--port", type=int, default=9095)
+    receiver.add_argument("--log", type=Path, help="also append each notification to this JSON-lines file")
+    receiver.set_defaults(handler=command_receiver)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""The README's demo: enhance the shipped sample audio with the shipped checkpoint."""
+"""The README's demo: enhance the sample audio with the shipped checkpoint, then run the
+local stack (worker, Prometheus, Alertmanager, receiver, loadgen) until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ OUTPUT = ROOT / "demo-output"
 def main() -> int:
     print(f"enhancing {SAMPLES} -> {OUTPUT}")
     code = cli.main(["enhance", str(SAMPLES), "--out", str(OUTPUT), "--report", str(OUTPUT / "report.json")])
-    if code == cli.EXIT_OK:
-        print(f"listen: {', '.join(str(p.relative_to(ROOT)) for p in sorted(OUTPUT.rglob('*.wav')))}")
-    return code
+    if code != cli.EXIT_OK:
+        return code
+    print(f"listen: {', '.join(str(p.relative_to(ROOT)) for p in sorted(OUTPUT.rglob('*.wav')))}\n")
+    from exporter.stack import run_demo
+
+    return run_demo()
 
 
 if __name__ == "__main__":

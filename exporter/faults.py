@@ -1,6 +1,6 @@
 """A test-only fault switch for the model, for live fault-injection tests.
 
-Off unless the worker starts with ENHANCEMENT_TEST_FAULT_FILE set; nothing in
+Off unless the worker starts with WORKER_TEST_FAULT_FILE set; nothing in
 the HTTP API can turn it on. While armed, each model call reads that file:
 ``raise`` makes the model raise, ``hang`` makes it hang past any deadline,
 anything else (or no file) lets the call through untouched.
@@ -20,7 +20,7 @@ from enhancement.pipeline import Enhancer
 
 logger = logging.getLogger(__name__)
 
-ENV_FAULT_FILE = "ENHANCEMENT_TEST_FAULT_FILE"
+ENV_FAULT_FILE = "WORKER_TEST_FAULT_FILE"
 HANG_SECONDS = 3600.0
 
 

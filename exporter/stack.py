@@ -1,0 +1,179 @@
+"""The local stack: worker, Prometheus, Alertmanager, receiver and loadgen on 127.0.0.1.
+
+For machines without Docker. It runs Debian's ``prometheus`` and
+``prometheus-alertmanager`` with the repository's own config. The only
+differences from docker-compose.yml are the addresses, and they come from the
+two override functions below, applied to the same files compose mounts:
+nothing here is a second copy of a rule or a route.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import yaml
+
+from exporter.receiver import Receiver
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
+ALERTMANAGER_DIR = ROOT / "deploy" / "alertmanager"
+# The compose service each scrape target names, and which local component stands in for it.
+COMPOSE_TARGETS = {"worker:8080": "worker", "localhost:9090": "prometheus", "alertmanager:9093": "alertmanager"}
+COMPOSE_ONLY_JOBS = {"jaeger"}  # no Jaeger locally; the worker's traces go nowhere
+ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def local_prometheus_config(compose_config: dict, ports: dict[str, int]) -> dict:
+    """The compose Prometheus config with every target and rule path pointed at this machine."""
+    config = copy.deepcopy(compose_config)
+    config["rule_files"] = [str(PROMETHEUS_DIR / pattern) for pattern in config["rule_files"]]
+    config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [f"127.0.0.1:{ports['alertmanager']}"]}]}]
+    jobs = []
+    for job in config["scrape_configs"]:
+        if job["job_name"] in COMPOSE_ONLY_JOBS:
+            continue
+        for static in job["static_configs"]:
+            static["targets"] = [f"127.0.0.1:{ports[COMPOSE_TARGETS[t]]}" for t in static["targets"]]
+        jobs.append(job)
+    config["scrape_configs"] = jobs
+    return config
+
+
+def local_alertmanager_config(compose_config: dict, receiver_url: str) -> dict:
+    """The compose Alertmanager config with webhooks sent to the local receiver and paths made absolute."""
+    config = copy.deepcopy(compose_config)
+    config["templates"] = [str(ALERTMANAGER_DIR / pattern) for pattern in config["templates"]]
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = receiver_url
+    return config
+
+
+def alertmanager_binary() -> str:
+    for name in ALERTMANAGER_BINARIES:
+        if path := shutil.which(name):
+            return path
+    raise FileNotFoundError("Alertmanager is not installed: apt-get install prometheus-alertmanager")
+
+
+@dataclass
+class LocalStack:
+    workdir: Path
+    worker_env: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    receiver: Receiver | None = None
+
+    def url(self, component: str) -> str:
+        return f"http://127.0.0.1:{self.ports[component]}"
+
+    def start(self, timeout_s: float = 180.0) -> "LocalStack":
+        self.ports = {name: free_port() for name in ("worker", "prometheus", "alertmanager")}
+        self.receiver = Receiver(log_path=self.workdir / "notifications.jsonl").start()
+        prometheus_config = local_prometheus_config(yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text()), self.ports)
+        alertmanager_config = local_alertmanager_config(yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text()), self.receiver.url)
+        (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config, sort_keys=False))
+        (self.workdir / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config, sort_keys=False))
+
+        env = {**os.environ, "OTEL_TRACES_EXPORTER": "none", **self.worker_env}
+        self._spawn("worker", [sys.executable, "-m", "exporter.cli", "--log-level", "INFO", "--log-format", "json",
+                               "serve", "--host", "127.0.0.1", "--port", str(self.ports["worker"])], env)
+        self._spawn("alertmanager", [alertmanager_binary(), f"--config.file={self.workdir / 'alertmanager.yml'}",
+                                     f"--storage.path={self.workdir / 'alertmanager-data'}",
+                                     f"--web.listen-address=127.0.0.1:{self.ports['alertmanager']}",
+                                     "--cluster.listen-address="])
+        self._spawn("prometheus", ["prometheus", f"--config.file={self.workdir / 'prometheus.yml'}",
+                                   f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
+                                   f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
+                                   "--enable-feature=exemplar-storage", "--web.enable-lifecycle"])
+        self._wait_ready(timeout_s)
+        return self
+
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
+        log = (self.workdir / f"{name}.log").open("wb")
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir)
+        self.processes.append((name, process))
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        checks = {"worker": "/readyz", "prometheus": "/-/ready", "alertmanager": "/-/ready"}
+        deadline = time.monotonic() + timeout_s
+        pending = dict(checks)
+        while pending:
+            for name, path in list(pending.items()):
+                process = dict(self.processes)[name]
+                if process.poll() is not None:
+                    log = (self.workdir / f"{name}.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"{name} exited with {process.returncode}:\n{log}")
+                try:
+                    if httpx.get(self.url(name) + path, timeout=1).status_code == 200:
+                        del pending[name]
+                except httpx.HTTPError:
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise RuntimeError(f"not ready after {timeout_s:.0f} s: {', '.join(pending)}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for name, process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for name, process in reversed(self.processes):
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+        if self.receiver is not None:
+            self.receiver.stop()
+
+
+def run_demo(rate: float = 1.0) -> int:
+    """`make demo`: the stack plus a loadgen, until Ctrl-C."""
+    from exporter import loadgen
+
+    workdir = Path(tempfile.mkdtemp(prefix="enhancement-stack-"))
+    stack = LocalStack(workdir)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        print("starting worker, Prometheus, Alertmanager and the receiver on 127.0.0.1 ...", flush=True)
+        stack.start()
+        print(f"""
+  worker        {stack.url('worker')}   (/metrics, /readyz, /docs)
+  prometheus    {stack.url('prometheus')}   (/alerts, /graph)
+  alertmanager  {stack.url('alertmanager')}
+  receiver      {stack.receiver.url}   (notifications also in {workdir / 'notifications.jsonl'})
+  logs          {workdir}
+
+loadgen: {rate:g} clip/s of generated speech-like audio. Ctrl-C stops everything.
+""", flush=True)
+        clips = loadgen.load_corpus(None, count=6, seconds=4.0)
+        while not stop.is_set():
+            report = loadgen.run(stack.url("worker"), rate=rate, duration_s=30, clips=clips, progress=False)
+            print(report.summary().splitlines()[0] + "; " + report.summary().splitlines()[1], flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping ...", flush=True)
+        stack.stop()
+    return 0

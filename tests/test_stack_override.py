@@ -1,0 +1,32 @@
+"""The local stack's one override: addresses only, the same rules and routes as compose."""
+
+import yaml
+
+from exporter.stack import ALERTMANAGER_DIR, PROMETHEUS_DIR, local_alertmanager_config, local_prometheus_config
+
+PORTS = {"worker": 18080, "prometheus": 19090, "alertmanager": 19093}
+
+
+def test_prometheus_override_changes_only_addresses_and_paths():
+    compose = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    local = local_prometheus_config(compose, PORTS)
+    assert local["global"] == compose["global"]
+    assert local["rule_files"] == [str(PROMETHEUS_DIR / "rules" / "*.yml")]
+    assert local["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:19093"]
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in local["scrape_configs"]}
+    assert targets == {"enhancement-worker": ["127.0.0.1:18080"], "prometheus": ["127.0.0.1:19090"], "alertmanager": ["127.0.0.1:19093"]}
+    worker = next(j for j in local["scrape_configs"] if j["job_name"] == "enhancement-worker")
+    original = next(j for j in compose["scrape_configs"] if j["job_name"] == "enhancement-worker")
+    assert worker["scrape_interval"] == original["scrape_interval"]
+    assert worker["static_configs"][0]["labels"] == original["static_configs"][0]["labels"]
+    assert compose["scrape_configs"][0]["static_configs"][0]["targets"] == ["worker:8080"], "the input is not modified"
+
+
+def test_alertmanager_override_changes_only_the_webhook_and_template_paths():
+    compose = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
+    local = local_alertmanager_config(compose, "http://127.0.0.1:19095/alerts")
+    assert local["route"] == compose["route"] and local["inhibit_rules"] == compose["inhibit_rules"]
+    assert local["templates"] == [str(ALERTMANAGER_DIR / "templates" / "*.tmpl")]
+    hooks = {h["url"] for r in local["receivers"] for h in r.get("webhook_configs", [])}
+    assert hooks == {"http://127.0.0.1:19095/alerts"}
+    assert [r["name"] for r in local["receivers"]] == [r["name"] for r in compose["receivers"]]
