@@ -9,8 +9,8 @@ registry is rendered repeatedly in both formats.
 
 from __future__ import annotations
 
-import argparse
-import json
+from bench import common
+
 import time
 
 import numpy as np
@@ -87,18 +87,15 @@ def measure(render, registry, repeats: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.parser(__doc__)
     parser.add_argument("--repeats", type=int, default=300)
-    parser.add_argument("--json", help="write the figures here too")
     args = parser.parse_args()
     registry = populated_registry()
     figures = {"text": measure(text_format, registry, args.repeats), "openmetrics": measure(openmetrics_format, registry, args.repeats)}
     print(f"{'format':<12} {'p50 ms':>8} {'p99 ms':>8} {'bytes':>8} {'lines':>6} {'series':>6}")
     for name, f in figures.items():
         print(f"{name:<12} {f['p50_ms']:>8.3f} {f['p99_ms']:>8.3f} {f['bytes']:>8} {f['lines']:>6} {f['series']:>6}")
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(figures, out, indent=2)
+    common.save(args.json, figures)
 
 
 if __name__ == "__main__":

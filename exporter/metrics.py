@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 
 NAMESPACE = "enhancement"
+
+# The *_created series would double what every scrape carries, and no rule or dashboard
+# reads them. prometheus_client only offers this switch process-wide.
+disable_created_metrics()
 
 # From a millisecond (decode of a short clip) to past a minute (a long clip on a busy CPU).
 DURATION_BUCKETS_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)

@@ -11,7 +11,7 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from opentelemetry.sdk.trace.export import SpanExporter
-from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client import CollectorRegistry
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
@@ -28,9 +28,6 @@ from exporter.telemetry import TelemetryObserver
 from exporter.tracing import create_tracer_provider, shutdown_tracing
 
 logger = logging.getLogger(__name__)
-
-# The *_created series double what a scrape carries and no rule or dashboard reads them.
-disable_created_metrics()
 
 DRAIN_TIMEOUT_SECONDS = 60.0
 

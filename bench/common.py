@@ -1,0 +1,18 @@
+"""What every benchmark shares: an argument parser with --json, and writing the figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    made = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    made.add_argument("--json", help="also write the figures to this file")
+    return made
+
+
+def save(path: str | None, figures: dict) -> None:
+    if path:
+        with open(path, "w") as out:
+            json.dump(figures, out, indent=2)
