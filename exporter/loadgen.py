@@ -76,7 +76,7 @@ class LoadReport:
 
 
 def run(url: str, *, rate: float, duration_s: float, clips: list[bytes], token: str | None = None,
-        concurrency: int = 16, progress: bool = True) -> LoadReport:
+        concurrency: int = 16, progress: bool = True, stop: threading.Event | None = None) -> LoadReport:
     import httpx
 
     if rate <= 0 or duration_s <= 0:
@@ -108,7 +108,9 @@ def run(url: str, *, rate: float, duration_s: float, clips: list[bytes], token: 
     with httpx.Client(timeout=120.0) as client, ThreadPoolExecutor(max_workers=concurrency) as pool:
         for index in range(total):
             delay = started + index / rate - time.perf_counter()
-            if delay > 0:
+            if stop is not None and stop.wait(max(delay, 0)):
+                break
+            if stop is None and delay > 0:
                 time.sleep(delay)
             pool.submit(one, client, clips[index % len(clips)])
             if progress and (index + 1) % max(1, int(rate)) == 0:

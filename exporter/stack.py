@@ -87,6 +87,13 @@ class LocalStack:
         return f"http://127.0.0.1:{self.ports[component]}"
 
     def start(self, timeout_s: float = 180.0) -> "LocalStack":
+        try:
+            return self._start(timeout_s)
+        except BaseException:
+            self.stop()  # never leave half a stack running
+            raise
+
+    def _start(self, timeout_s: float) -> "LocalStack":
         self.ports = {name: free_port() for name in ("worker", "prometheus", "alertmanager")}
         self.receiver = Receiver(log_path=self.workdir / "notifications.jsonl").start()
         prometheus_config = local_prometheus_config(yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text()), self.ports)
@@ -154,7 +161,8 @@ def run_demo(rate: float = 1.0) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="enhancement-stack-"))
     stack = LocalStack(workdir)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         print("starting worker, Prometheus, Alertmanager and the receiver on 127.0.0.1 ...", flush=True)
         stack.start()
@@ -169,10 +177,8 @@ loadgen: {rate:g} clip/s of generated speech-like audio. Ctrl-C stops everything
 """, flush=True)
         clips = loadgen.load_corpus(None, count=6, seconds=4.0)
         while not stop.is_set():
-            report = loadgen.run(stack.url("worker"), rate=rate, duration_s=30, clips=clips, progress=False)
+            report = loadgen.run(stack.url("worker"), rate=rate, duration_s=30, clips=clips, progress=False, stop=stop)
             print(report.summary().splitlines()[0] + "; " + report.summary().splitlines()[1], flush=True)
-    except KeyboardInterrupt:
-        pass
     finally:
         print("\nstopping ...", flush=True)
         stack.stop()

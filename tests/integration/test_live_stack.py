@@ -35,7 +35,7 @@ class Traffic:
 
     def _run(self) -> None:
         while not self.stop.is_set():
-            report = loadgen.run(self.url, rate=self.rate, duration_s=5, clips=self.clips, progress=False)
+            report = loadgen.run(self.url, rate=self.rate, duration_s=5, clips=self.clips, progress=False, stop=self.stop)
             for code, count in report.statuses.items():
                 self.statuses[code] = self.statuses.get(code, 0) + count
 
