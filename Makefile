@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: demo test setup lint clean
+.PHONY: demo test bench bench-check setup lint clean
 
 setup:
 	@scripts/install-system-deps
@@ -13,6 +13,13 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m bench.run_all
+
+# Fresh figures against the committed baseline; non-zero when any figure regressed.
+bench-check: bench
+	$(PY) -m bench.check
 
 lint: setup
 	$(PY) -m compileall -q enhancement exporter tests

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+
+import numpy as np
+import soundfile as sf
+
+RATE_HZ = 16_000
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
@@ -16,3 +22,9 @@ def save(path: str | None, figures: dict) -> None:
     if path:
         with open(path, "w") as out:
             json.dump(figures, out, indent=2)
+
+
+def wav_bytes(samples: np.ndarray, rate: int = RATE_HZ) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()

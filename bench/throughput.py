@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from bench import common
 
-import io
 import statistics
 import time
 
-import soundfile as sf
 import torch
 
 from enhancement.config import load_config
@@ -23,12 +21,6 @@ from enhancement.model import MetricGanEnhancer
 from enhancement.pipeline import Pipeline
 from enhancement.result import STAGES
 from enhancement.training import corpus
-
-
-def wav(samples) -> bytes:
-    buffer = io.BytesIO()
-    sf.write(buffer, samples, corpus.SAMPLE_RATE_HZ, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
 
 
 def measure(seconds_list: list[float], repeats: int) -> dict:
@@ -41,7 +33,7 @@ def measure(seconds_list: list[float], repeats: int) -> dict:
     try:
         for seconds in seconds_list:
             pair = corpus.held_out_pair(5, voice="en-us+m6", noise_kind="street", snr_db=5.0, seconds=seconds)
-            body = wav(pair.noisy)
+            body = common.wav_bytes(pair.noisy)
             enhancer.enhance(pair.noisy)  # warm-up
             pipeline.process_bytes(body)
             model_s, pipeline_s, stage_s = [], [], {s: [] for s in STAGES}

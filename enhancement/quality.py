@@ -72,12 +72,17 @@ class RateSampler:
 
 
 def _dnsmos_excerpts(samples: np.ndarray, rate: int) -> list[np.ndarray]:
-    """At most DNSMOS_MAX_WINDOWS evenly spread windows: DNSMOS slides a 9 s window by 1 s,
-    so a long clip would otherwise cost one model run per second of audio."""
-    window = int(DNSMOS_WINDOW_S * rate)
-    if len(samples) <= window * DNSMOS_MAX_WINDOWS:
-        return [samples]
-    starts = np.linspace(0, len(samples) - window, DNSMOS_MAX_WINDOWS).astype(int)
+    """Windows of exactly the model's input length, at most DNSMOS_MAX_WINDOWS of them.
+
+    speechmos slides a 9.01 s window by 1 s and pads a short clip by doubling it, so a
+    4 s clip would cost seven model runs and a minute-long clip fifty; an exact-length
+    window costs one.
+    """
+    window = int(np.ceil(DNSMOS_WINDOW_S * rate))
+    if len(samples) <= window:
+        return [np.resize(samples, window)]  # np.resize repeats the clip to fill the window
+    count = min(DNSMOS_MAX_WINDOWS, int(np.ceil(len(samples) / window)))
+    starts = np.linspace(0, len(samples) - window, count).astype(int)
     return [samples[s : s + window] for s in starts]
 
 

@@ -13,7 +13,7 @@ from enhancement.result import STAGES
 from exporter.metrics import create_metrics
 from exporter.telemetry import TelemetryObserver
 from exporter.tracing import create_tracer_provider
-from otlp_receiver import OtlpReceiver
+from exporter.testing.otlp import OtlpReceiver
 from telemetry_fixtures import fresh_telemetry
 
 

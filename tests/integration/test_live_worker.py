@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from exporter import loadgen
-from live_worker import LiveWorker
-from otlp_receiver import OtlpReceiver
+from exporter.testing.worker import LiveWorker
+from exporter.testing.otlp import OtlpReceiver
 
 # The metric catalogue, as exposed (counters with _total, histograms by their _count).
 CATALOGUE = [
