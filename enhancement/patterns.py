@@ -8,7 +8,7 @@ statistics, so they hold across recording levels.
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg, ndimage, signal
+from scipy import ndimage
 from scipy.interpolate import CubicSpline
 
 from enhancement.config import PatternSettings
@@ -79,31 +79,50 @@ def _shift(values: np.ndarray, by: int) -> np.ndarray:
 
 
 LPC_ORDER = 16
-
-MEDIAN_AGREEMENT = 1.0
 LPC_FRAME_S = 0.032
+# A click must also stand out from a 7-sample median at least as much as its neighbours do.
+MEDIAN_AGREEMENT = 1.0
+
+
+def _levinson(corr: np.ndarray) -> np.ndarray:
+    """Levinson-Durbin for every row at once: predictor coefficients a_1..a_p per frame."""
+    frames, order = corr.shape[0], corr.shape[1] - 1
+    coeffs = np.zeros((frames, order))
+    error = corr[:, 0].copy()
+    for i in range(1, order + 1):
+        acc = corr[:, i] - np.sum(coeffs[:, : i - 1] * corr[:, i - 1 : 0 : -1], axis=1) if i > 1 else corr[:, 1].copy()
+        reflection = np.divide(acc, error, out=np.zeros_like(acc), where=error > 0)
+        if i > 1:
+            coeffs[:, : i - 1] = coeffs[:, : i - 1] - reflection[:, None] * coeffs[:, i - 2 :: -1]
+        coeffs[:, i - 1] = reflection
+        error = error * (1.0 - reflection**2)
+    return coeffs
 
 
 def _lpc_residual(x: np.ndarray, rate: int) -> np.ndarray:
-    """Short-term linear-prediction error: speech is predictable, an impulse is not."""
+    """Short-term linear-prediction error: speech is predictable, an impulse is not.
+
+    Each 32 ms block is predicted with coefficients fitted on a Hann window twice its
+    length centred on it, so both edges of the block are well predicted. All blocks are
+    fitted at once (FFT autocorrelation, vectorised Levinson-Durbin).
+    """
     frame = int(LPC_FRAME_S * rate)
-    residual = np.zeros(len(x), dtype=np.float64)
-    window = np.hanning(frame)
-    for start in range(0, len(x), frame):
-        # Fit on a window centred on the block so both edges are well predicted.
-        lo, hi = max(0, start - frame // 2), min(len(x), start + frame + frame // 2)
-        segment = x[lo:hi].astype(np.float64)
-        tapered = segment * np.hanning(len(segment)) if len(segment) != frame else segment * window
-        corr = np.correlate(tapered, tapered, mode="full")[len(tapered) - 1 : len(tapered) + LPC_ORDER]
-        if len(corr) <= LPC_ORDER or corr[0] <= 1e-12:
-            residual[start : start + frame] = x[start : start + frame]
-            continue
-        corr[0] *= 1.0 + 1e-6  # white-noise correction keeps the system well conditioned
-        coeffs = linalg.solve_toeplitz(corr[:LPC_ORDER], corr[1 : LPC_ORDER + 1])
-        predicted = signal.lfilter(np.concatenate(([0.0], coeffs)), [1.0], segment)
-        block = slice(start - lo, start - lo + min(frame, len(x) - start))
-        residual[start : start + frame] = (segment - predicted)[block]
-    return residual
+    signal64 = x.astype(np.float64)
+    blocks = -(-len(x) // frame)
+    padded = np.pad(signal64, (frame // 2, blocks * frame - len(x) + frame // 2))
+    windows = padded[np.arange(blocks)[:, None] * frame + np.arange(2 * frame)[None, :]] * np.hanning(2 * frame)
+    # Zero-padding by the largest lag is enough for the lags kept.
+    power = np.abs(np.fft.rfft(windows, n=2 * frame + LPC_ORDER, axis=1)) ** 2
+    corr = np.fft.irfft(power, n=2 * frame + LPC_ORDER, axis=1)[:, : LPC_ORDER + 1]
+    silent = corr[:, 0] <= 1e-12
+    corr[:, 0] *= 1.0 + 1e-6  # white-noise correction keeps the system well conditioned
+    coeffs = _levinson(corr)
+    coeffs[silent] = 0.0  # nothing to predict from: the residual is the signal itself
+    # history[n] = (x[n-1], ..., x[n-order]) as a strided view; one batched product per block.
+    history = np.lib.stride_tricks.sliding_window_view(np.pad(signal64, (LPC_ORDER, blocks * frame - len(x))), LPC_ORDER)
+    history = history[: blocks * frame, ::-1].reshape(blocks, frame, LPC_ORDER)
+    predicted = np.matmul(history, coeffs[:, :, None])[:, :, 0].reshape(-1)[: len(x)]
+    return signal64 - predicted
 
 
 def _neighbourhood_max(values: np.ndarray, reach: int, guard: int) -> np.ndarray:
