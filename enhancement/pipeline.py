@@ -270,7 +270,7 @@ class Pipeline:
             logger.warning("loudness normalisation failed, using RMS gain: %s", exc)
             stage.fall_back(loudness.CLAMP_METHOD, "loudness_error")
         input_rms = float(np.sqrt(np.mean(reference.astype(np.float64) ** 2)))
-        out, gain_db = loudness.rms_gain_with_clamp(enhanced, input_rms, settings)
+        out, _ = loudness.rms_gain_with_clamp(enhanced, input_rms, settings)
         return out
 
     def _quality(self, noisy: np.ndarray, enhanced: np.ndarray, result: ClipResult, stage: StageRecord) -> None:
