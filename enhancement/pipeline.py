@@ -156,7 +156,6 @@ class Pipeline:
         processed.encoded = None
 
     def enhance_decoded(self, decoded: DecodedAudio, result: ClipResult) -> np.ndarray:
-        rate = MODEL_SAMPLE_RATE_HZ
         audio = decoded.samples
 
         with self._stage(result, "pattern_detection", "spectral_temporal") as stage:

@@ -48,8 +48,11 @@ def test_bad_inputs_get_named_errors_and_a_non_zero_exit(tmp_path, capsys):
     out = tmp_path / "out"
     code = cli.main(["enhance", str(folder), "--out", str(out), "--report", str(tmp_path / "r.json")])
     assert code == cli.EXIT_USAGE
-    err = capsys.readouterr().out + capsys.readouterr().err
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
     results = json.loads((tmp_path / "r.json").read_text())
+    for result in results:
+        assert f"{result['source']}: rejected: {result['error']}" in printed, "each problem is named on the terminal"
     assert all(r["outcome"] == "rejected" and r["error"] for r in results)
     assert sorted(r["error_reason"] for r in results) == sorted(reason for _, reason in hostile_inputs().values())
     assert not out.exists() or not any(out.rglob("*.wav"))

@@ -1,9 +1,6 @@
 import re
-import shutil
-import subprocess
 import threading
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
