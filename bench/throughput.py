@@ -14,7 +14,6 @@ from bench import common
 import statistics
 import time
 
-import torch
 
 from enhancement.config import load_config
 from enhancement.model import MetricGanEnhancer
@@ -24,7 +23,6 @@ from enhancement.training import corpus
 
 
 def measure(seconds_list: list[float], repeats: int) -> dict:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     config = load_config(environ={})
     enhancer = MetricGanEnhancer(config.model.source, "cpu")
     enhancer.load()

@@ -16,15 +16,13 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
+
+from audio_files import wav_bytes
 
 RATE = 16_000
 
 
-def _wav(samples: np.ndarray, rate: int = RATE, subtype: str = "PCM_16", fmt: str = "WAV") -> bytes:
-    buffer = io.BytesIO()
-    sf.write(buffer, samples, rate, format=fmt, subtype=subtype)
-    return buffer.getvalue()
+_wav = wav_bytes
 
 
 def _speechlike(seconds: float, rate: int = RATE, channels: int = 1, seed: int = 0) -> np.ndarray:

@@ -12,11 +12,12 @@ import io
 import shutil
 import subprocess
 from dataclasses import dataclass
-from math import gcd
 
 import numpy as np
 import soundfile as sf
 from scipy import signal
+
+from enhancement.decode import resample
 
 SAMPLE_RATE_HZ = 16_000
 
@@ -85,13 +86,6 @@ def speak(text: str, voice: str, *, speed_wpm: int = 160, pitch: int = 50) -> np
     )
     audio, rate = sf.read(io.BytesIO(completed.stdout), dtype="float32")
     return resample(audio, rate, SAMPLE_RATE_HZ)
-
-
-def resample(audio: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
-    if from_hz == to_hz:
-        return audio.astype(np.float32, copy=False)
-    divisor = gcd(from_hz, to_hz)
-    return signal.resample_poly(audio, to_hz // divisor, from_hz // divisor).astype(np.float32)
 
 
 def speech_clip(rng: np.random.Generator, voice: str, seconds: float) -> np.ndarray:
