@@ -99,6 +99,10 @@ class ServiceSettings(_Section):
     queue_capacity: int = Field(16, ge=1)
     auth_token_file: Path | None = None
     job_retention_seconds: float = Field(900.0, gt=0)
+    # Finished /v1/jobs results kept for collection: whichever limit is reached first drops the
+    # oldest. 256 MiB is about 2 hours of 16-bit 16 kHz output, far more than clients leave waiting.
+    job_retention_max_jobs: int = Field(1024, ge=1)
+    job_retention_max_bytes: int = Field(256 * 2**20, ge=1)
     # Off by default: with the breaker open the fallback still serves, so traffic need not move.
     ready_requires_closed_breaker: bool = False
 

@@ -33,6 +33,9 @@ def encode_bytes(samples: np.ndarray, rate: int, settings: OutputSettings) -> by
     return buffer.getvalue()
 
 
+TEMPORARY_NAME_PREFIX_CHARS = 64
+
+
 def write_atomic(path: Path, samples: np.ndarray, rate: int, settings: OutputSettings, *, protected: Path | None = None) -> None:
     """Write ``path`` atomically; refuse to overwrite ``protected`` (the input)."""
     if protected is not None and path.resolve() == protected.resolve():
@@ -41,7 +44,9 @@ def write_atomic(path: Path, samples: np.ndarray, rate: int, settings: OutputSet
     descriptor, temporary = -1, None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        # The name is cut so that a 255-byte output name still leaves room for the temporary one's.
+        prefix = f".{path.name[:TEMPORARY_NAME_PREFIX_CHARS]}."
+        descriptor, temporary = tempfile.mkstemp(prefix=prefix, suffix=".partial", dir=path.parent)
         with os.fdopen(descriptor, "wb") as handle:
             descriptor = -1
             handle.write(data)

@@ -20,6 +20,7 @@ from enhancement.config import WorkerConfig, load_config
 from enhancement.decode import AUDIO_SUFFIXES
 from enhancement.errors import EnhancementError
 from enhancement.result import STAGES, ClipResult, Outcome
+from exporter.receiver import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -36,15 +37,19 @@ def collect_inputs(inputs: list[Path], out_dir: Path, suffix: str) -> list[tuple
     for given in inputs:
         if given.is_dir():
             found = sorted(p for p in given.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-            pairs += [(p, out_dir / given.name / p.relative_to(given).with_suffix(suffix)) for p in found]
+            # The resolved name: `a/..` is named "..", which would lead out of --out.
+            pairs += [(p, out_dir / given.resolve().name / p.relative_to(given).with_suffix(suffix)) for p in found]
         elif given.exists():
             pairs.append((given, out_dir / given.with_suffix(suffix).name))
         else:
             raise UsageError(f"input {given} does not exist")
     sources = {p.resolve() for p, _ in pairs}
+    out_root = out_dir.resolve()
     targets: dict[Path, Path] = {}
     for source, target in pairs:
         resolved = target.resolve()
+        if not resolved.is_relative_to(out_root):
+            raise UsageError(f"{source} would be written to {resolved}, outside {out_root}")
         if resolved in sources:
             raise UsageError(f"refusing to write over the input {source}: choose another --out")
         if resolved in targets:
@@ -151,7 +156,7 @@ def command_loadgen(args: argparse.Namespace, config: WorkerConfig) -> int:
 def command_receiver(args: argparse.Namespace, config: WorkerConfig) -> int:
     from exporter.receiver import Receiver
 
-    receiver = Receiver(args.host, args.port, log_path=args.log)
+    receiver = Receiver(args.host, args.port, log_path=args.log, heartbeat_timeout_s=args.heartbeat_timeout)
     print(f"receiving Alertmanager notifications at {receiver.url}", flush=True)
     try:
         receiver.serve_forever()
@@ -194,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     receiver.add_argument("--host", default="127.0.0.1")
     receiver.add_argument("--port", type=int, default=9095)
     receiver.add_argument("--log", type=Path, help="also append each notification to this JSON-lines file")
+    receiver.add_argument("--heartbeat-timeout", type=float, default=DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, metavar="SECONDS",
+                          help="raise WatchdogHeartbeatMissing after this long without a Watchdog heartbeat "
+                               f"(default {DEFAULT_HEARTBEAT_TIMEOUT_SECONDS:g})")
     receiver.set_defaults(handler=command_receiver)
     return parser
 

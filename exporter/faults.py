@@ -2,8 +2,9 @@
 
 Off unless the worker starts with WORKER_TEST_FAULT_FILE set; nothing in
 the HTTP API can turn it on. While armed, each model call reads that file:
-``raise`` makes the model raise, ``hang`` makes it hang past any deadline,
-anything else (or no file) lets the call through untouched.
+``raise`` makes the model raise, ``hang`` makes it hang past any deadline
+for as long as the file says so (a stall that clears, like a wedged GPU
+queue), anything else (or no file) lets the call through untouched.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 ENV_FAULT_FILE = "WORKER_TEST_FAULT_FILE"
 HANG_SECONDS = 3600.0
+HANG_POLL_SECONDS = 0.1
 
 
 class FaultSwitch:
@@ -42,7 +44,9 @@ class FaultSwitch:
         if mode == "raise":
             raise ModelError("injected fault: model raises")
         if mode == "hang":
-            time.sleep(HANG_SECONDS)
+            until = time.monotonic() + HANG_SECONDS
+            while self._mode() == "hang" and time.monotonic() < until:
+                time.sleep(HANG_POLL_SECONDS)
         return self._inner.enhance(samples)
 
 

@@ -2,6 +2,11 @@
 
 Admission is immediate: a full queue refuses with QueueFull rather than
 letting callers pile up, which is what keeps latency bounded for admitted work.
+
+Finished jobs are kept for /v1/jobs clients to collect, and only theirs: a
+synchronous request has its answer already. Kept jobs are bounded three ways
+(age, count and bytes of output, oldest finished dropped first), so memory
+does not grow with request rate.
 """
 
 from __future__ import annotations
@@ -47,12 +52,18 @@ class WorkQueue:
         capacity: int,
         workers: int,
         retention_s: float,
+        max_retained_jobs: int = 1024,
+        max_retained_bytes: int = 256 * 2**20,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if capacity < 1 or workers < 1 or max_retained_jobs < 1 or max_retained_bytes < 1:
+            raise ValueError("capacity, workers and the retention limits must be positive")
         self._process = process
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=capacity)
         self.capacity = capacity
         self._retention_s = retention_s
+        self._max_retained_jobs = max_retained_jobs
+        self._max_retained_bytes = max_retained_bytes
         self._clock = clock
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
@@ -69,7 +80,8 @@ class WorkQueue:
     def accepting(self) -> bool:
         return self._accepting
 
-    def submit(self, data: bytes, source: str = "") -> Job:
+    def submit(self, data: bytes, source: str = "", *, retain: bool = True) -> Job:
+        """Queue a clip. ``retain=False`` for callers that wait on ``job.done`` themselves."""
         if not self._accepting:
             raise QueueFull("the worker is shutting down", reason="draining")
         job = Job(id=uuid.uuid4().hex, data=data, source=source, created_s=self._clock())
@@ -77,10 +89,16 @@ class WorkQueue:
             self._queue.put_nowait(job)
         except queue.Full as exc:
             raise QueueFull(f"the queue is full ({self.capacity} clips waiting)") from exc
-        with self._lock:
-            self._forget_old()
-            self._jobs[job.id] = job
+        if retain:
+            with self._lock:
+                self._forget_old()
+                self._jobs[job.id] = job
         return job
+
+    @property
+    def retained(self) -> int:
+        with self._lock:
+            return len(self._jobs)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -88,8 +106,14 @@ class WorkQueue:
 
     def _forget_old(self) -> None:
         horizon = self._clock() - self._retention_s
-        for job_id in [j.id for j in self._jobs.values() if j.finished_s is not None and j.finished_s < horizon]:
-            del self._jobs[job_id]
+        finished = sorted((j for j in self._jobs.values() if j.finished_s is not None), key=lambda j: j.finished_s)
+        kept_bytes = sum(_output_bytes(j) for j in finished)
+        for job in finished:
+            too_many = len(self._jobs) >= self._max_retained_jobs  # >=: room for the job being added
+            if job.finished_s >= horizon and not too_many and kept_bytes <= self._max_retained_bytes:
+                break
+            del self._jobs[job.id]
+            kept_bytes -= _output_bytes(job)
 
     def _work(self) -> None:
         while True:
@@ -99,6 +123,7 @@ class WorkQueue:
             job.state = JobState.RUNNING
             try:
                 job.processed = self._process(job.data, job.id, job.source)
+                job.processed.audio = None  # the encoded bytes are the answer; the float copy is 2x their size
             except Exception:  # the pipeline turns errors into outcomes; this is a last guard
                 logger.exception("job %s crashed the worker thread's call", job.id)
             finally:
@@ -121,3 +146,7 @@ class WorkQueue:
             except queue.Full:
                 break
         return finished
+
+
+def _output_bytes(job: Job) -> int:
+    return len(job.processed.encoded or b"") if job.processed is not None else 0

@@ -3,6 +3,13 @@
 It is the demo receiver of the stack (docker compose and the local stack) and the
 witness of the live alerting tests. POST /alerts takes Alertmanager's webhook JSON;
 GET /alerts returns everything received so far, each with its arrival time.
+
+It is also the dead man's switch. Alertmanager posts the always-firing Watchdog to
+POST /heartbeat about every 30 s; when no heartbeat has come for
+``heartbeat_timeout_s``, Prometheus or Alertmanager is down and nothing else can say
+so, so the receiver raises ``WatchdogHeartbeatMissing`` itself (logged and recorded
+like any notification), and resolves it when heartbeats return. It arms on the
+first heartbeat, so a stack that is still starting does not trip it.
 """
 
 from __future__ import annotations
@@ -17,26 +24,44 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+# Alertmanager sends the Watchdog every 30-45 s (group_interval 15s, repeat_interval 30s), and
+# keeps sending it for up to 60 s after Prometheus's last evaluation (4 x its 15 s resend delay):
+# 100 s is two missed heartbeats plus slack, so one late notification never trips the switch.
+DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 100.0
+HEARTBEAT_CHECK_INTERVAL_SECONDS = 1.0
+MISSING_HEARTBEAT_ALERT = "WatchdogHeartbeatMissing"
 
 
 class Receiver:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None,
+                 heartbeat_timeout_s: float = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS) -> None:
+        if heartbeat_timeout_s <= 0:
+            raise ValueError(f"heartbeat_timeout_s must be positive, got {heartbeat_timeout_s}")
         self.received: list[dict] = []
         self._lock = threading.Lock()
         self._log_path = log_path
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.last_heartbeat: float | None = None
+        self._heartbeat_missing = False
+        self._stopped = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("content-length") or 0)
-                if self.path != "/alerts" or not 0 < length <= MAX_BODY_BYTES:
-                    self.send_error(404 if self.path != "/alerts" else 400)
+                if self.path not in ("/alerts", "/heartbeat"):
+                    self.send_error(404)
+                    return
+                if not 0 < length <= MAX_BODY_BYTES:
+                    self.send_error(400)
                     return
                 try:
                     payload = json.loads(self.rfile.read(length))
                 except ValueError:
                     self.send_error(400, "body is not JSON")
                     return
+                if self.path == "/heartbeat":
+                    receiver.heartbeat()
                 receiver.record(payload)
                 self.send_response(200)
                 self.end_headers()
@@ -60,7 +85,8 @@ class Receiver:
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self.port = self._server.server_address[1]
-        self.url = f"http://{host}:{self.port}/alerts"
+        self.base_url = f"http://{host}:{self.port}"
+        self.url = self.base_url + "/alerts"
 
     def record(self, payload: dict) -> None:
         entry = {"received_at": time.time(), **payload}
@@ -80,17 +106,49 @@ class Receiver:
             with self._log_path.open("a") as out:
                 out.write(json.dumps(entry) + "\n")
 
+    def heartbeat(self) -> None:
+        with self._lock:
+            self.last_heartbeat = time.time()
+
+    def check_heartbeat(self, now: float | None = None) -> None:
+        """Raise or resolve WatchdogHeartbeatMissing; the watcher thread calls this every second."""
+        now = time.time() if now is None else now
+        with self._lock:
+            if self.last_heartbeat is None:
+                return
+            silent_s = now - self.last_heartbeat
+            missing = silent_s > self.heartbeat_timeout_s
+            if missing == self._heartbeat_missing:
+                return
+            self._heartbeat_missing = missing
+        status = "firing" if missing else "resolved"
+        self.record({"receiver": "dead-mans-switch", "status": status, "alerts": [{
+            "status": status,
+            "labels": {"alertname": MISSING_HEARTBEAT_ALERT, "severity": "critical", "service": "enhancement-worker"},
+            "annotations": {
+                "summary": "The Watchdog heartbeat stopped: Prometheus or Alertmanager is down.",
+                "description": f"No Watchdog notification for {silent_s:.0f} s (limit {self.heartbeat_timeout_s:g} s).",
+                "runbook_url": "docs/runbook.md#watchdogheartbeatmissing",
+            },
+        }]})
+
+    def _watch_heartbeat(self) -> None:
+        while not self._stopped.wait(HEARTBEAT_CHECK_INTERVAL_SECONDS):
+            self.check_heartbeat()
+
     def snapshot(self) -> list[dict]:
         with self._lock:
             return list(self.received)
 
     def start(self) -> "Receiver":
-        threading.Thread(target=self._server.serve_forever, name="receiver", daemon=True).start()
+        threading.Thread(target=self.serve_forever, name="receiver", daemon=True).start()
         return self
 
     def serve_forever(self) -> None:
+        threading.Thread(target=self._watch_heartbeat, name="dead-mans-switch", daemon=True).start()
         self._server.serve_forever()
 
     def stop(self) -> None:
+        self._stopped.set()
         self._server.shutdown()
         self._server.server_close()

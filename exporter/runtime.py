@@ -8,6 +8,7 @@ enhancement requests, so the operator sees why instead of a crash loop.
 from __future__ import annotations
 
 import logging
+import uuid
 from importlib.metadata import PackageNotFoundError, version
 
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -57,6 +58,7 @@ class Runtime:
         self.tracer_provider, self.traces_configured = create_tracer_provider(self.metrics, span_exporter, version=VERSION)
         self.observer = TelemetryObserver(self.metrics, self.tracer_provider.get_tracer("enhancement"))
 
+        # A reason code, not the message: unauthenticated /readyz shows it, and the message names paths.
         self.model_error: str | None = None
         if enhancer is None:
             enhancer = self._load_model()
@@ -73,6 +75,8 @@ class Runtime:
             capacity=config.service.queue_capacity,
             workers=config.service.workers,
             retention_s=config.service.job_retention_seconds,
+            max_retained_jobs=config.service.job_retention_max_jobs,
+            max_retained_bytes=config.service.job_retention_max_bytes,
         )
         self.metrics.queue_capacity.set(config.service.queue_capacity)
         self.metrics.queue_depth.set_function(lambda: self.queue.depth)
@@ -83,12 +87,16 @@ class Runtime:
             enhancer.load()
         except ModelUnavailable as exc:
             logger.error("model not loaded: %s", exc)
-            self.model_error = str(exc)
+            self.model_error = exc.reason
             self.metrics.model_loaded.labels(model=MODEL_NAME).set(0)
             return None
         self.metrics.model_loaded.labels(model=MODEL_NAME).set(1)
         self.metrics.model_load_duration.set(enhancer.load_seconds or 0.0)
         return enhancer
+
+    def process_now(self, data: bytes) -> Processed:
+        """Process on the caller's thread, outside the queue: for inputs that are refused at once."""
+        return self._process(data, uuid.uuid4().hex, "")
 
     def _process(self, data: bytes, clip_id: str, source: str) -> Processed:
         if self.pipeline is None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
@@ -16,16 +17,13 @@ from enhancement.errors import QueueFull
 from enhancement.pipeline import Processed
 from enhancement.resilience import BreakerState
 from enhancement.result import Outcome
+from exporter.api_schema import ACCEPTED_CONTENT_TYPES, Health, JobView, Readiness, audio_response, audio_upload, errors
 from exporter.jobs import Job, JobState
 from exporter.readiness import MIN_AVAILABLE_MEMORY_BYTES
 from exporter.runtime import VERSION, Runtime
 
 logger = logging.getLogger(__name__)
 
-ACCEPTED_CONTENT_TYPES = {
-    "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/flac", "audio/x-flac",
-    "audio/ogg", "application/ogg", "application/octet-stream",
-}
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac"}
 # A client told to come back should wait about one clip's processing time.
 RETRY_AFTER_SECONDS = 2
@@ -100,11 +98,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         runtime.metrics.http_responses.labels(route=getattr(route, "path", "unmatched"), code=str(response.status_code)).inc()
         return response
 
-    def authorise(request: Request) -> None:
+    bearer = HTTPBearer(auto_error=False, description="Required on /v1/* when the worker runs with service.auth_token_file.")
+
+    def authorise(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if token is None:
             return
-        scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), token.encode()):
+        supplied = credentials.credentials.strip() if credentials is not None else ""
+        if not hmac.compare_digest(supplied.encode(), token.encode()):
             raise HTTPException(401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     async def read_upload(request: Request) -> bytes:
@@ -121,11 +121,11 @@ def create_app(runtime: Runtime) -> FastAPI:
                 raise HTTPException(413, detail=f"upload exceeds the {cap}-byte limit")
         return bytes(body)
 
-    def admit(data: bytes) -> Job | JSONResponse:
+    def admit(data: bytes, retain: bool) -> Job | JSONResponse:
         if runtime.pipeline is None:
-            return _error(503, "model_unavailable", runtime.model_error or "model not loaded")
+            return _error(503, "model_unavailable", f"model not loaded ({runtime.model_error or 'model_unavailable'}); see the worker's log")
         try:
-            return runtime.queue.submit(data)
+            return runtime.queue.submit(data, retain=retain)
         except QueueFull as exc:
             status = 503 if exc.reason == "draining" else 429
             return _error(status, exc.reason, str(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)})
@@ -135,16 +135,18 @@ def create_app(runtime: Runtime) -> FastAPI:
         reason = {401: "unauthorized", 404: "not_found", 409: "not_ready", 413: "too_large", 415: "unsupported_media_type"}
         return _error(exc.status_code, reason.get(exc.status_code, "http_error"), str(exc.detail), exc.headers)
 
-    @app.post("/v1/enhance", dependencies=[Depends(authorise)], summary="Enhance one clip and return the audio")
+    @app.post("/v1/enhance", dependencies=[Depends(authorise)], summary="Enhance one clip and return the audio",
+              response_class=Response, openapi_extra=audio_upload(),
+              responses={200: audio_response("The enhanced clip."), **errors(401, 413, 415, 422, 429, 500, 503)})
     async def enhance(request: Request):
-        admitted = admit(await read_upload(request))
+        admitted = admit(await read_upload(request), retain=False)
         if isinstance(admitted, JSONResponse):
             return admitted
         await run_in_threadpool(admitted.done.wait)
         return _finished_response(admitted)
 
-    def _finished_response(job: Job):
-        processed = job.processed
+    def _finished_response(job_or_processed: Job | Processed):
+        processed = job_or_processed.processed if isinstance(job_or_processed, Job) else job_or_processed
         if processed is None:
             return _error(500, "internal", "the clip could not be processed")
         headers = _result_headers(processed)
@@ -155,9 +157,16 @@ def create_app(runtime: Runtime) -> FastAPI:
             return JSONResponse({"error": result.error, "reason": result.error_reason}, status_code=500, headers=headers)
         return Response(processed.encoded, media_type=media_type, headers=headers)
 
-    @app.post("/v1/jobs", status_code=202, dependencies=[Depends(authorise)], summary="Queue one clip")
+    @app.post("/v1/jobs", status_code=202, dependencies=[Depends(authorise)], summary="Queue one clip",
+              response_model=JobView, openapi_extra=audio_upload(),
+              responses={202: {"description": "Queued; poll status_url.", "headers": {"Location": {"schema": {"type": "string"}}}},
+                         **errors(401, 413, 415, 422, 429, 503)})
     async def submit_job(request: Request):
-        admitted = admit(await read_upload(request))
+        data = await read_upload(request)
+        if not data and runtime.pipeline is not None:
+            # Refused now rather than accepted and failed later; the pipeline still counts it and says why.
+            return _finished_response(await run_in_threadpool(runtime.process_now, data))
+        admitted = admit(data, retain=True)
         if isinstance(admitted, JSONResponse):
             return admitted
         return JSONResponse(_job_view(admitted), status_code=202, headers={"Location": f"/v1/jobs/{admitted.id}"})
@@ -168,11 +177,14 @@ def create_app(runtime: Runtime) -> FastAPI:
             raise HTTPException(404, detail=f"no job {job_id}")
         return job
 
-    @app.get("/v1/jobs/{job_id}", dependencies=[Depends(authorise)], summary="Status of a queued clip")
+    @app.get("/v1/jobs/{job_id}", dependencies=[Depends(authorise)], summary="Status of a queued clip",
+             response_model=JobView, responses=errors(401, 404))
     def job_status(job_id: str):
         return _job_view(find(job_id))
 
-    @app.get("/v1/jobs/{job_id}/audio", dependencies=[Depends(authorise)], summary="Enhanced audio of a finished clip")
+    @app.get("/v1/jobs/{job_id}/audio", dependencies=[Depends(authorise)], summary="Enhanced audio of a finished clip",
+             response_class=Response,
+             responses={200: audio_response("The enhanced clip."), **errors(401, 404, 409, 422, 500)})
     def job_audio(job_id: str):
         job = find(job_id)
         if job.state is not JobState.DONE:
@@ -184,11 +196,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         encoder, content_type = choose_encoder(request.headers.get("accept"))
         return Response(encoder(runtime.registry), media_type=content_type)
 
-    @app.get("/healthz", summary="Liveness")
+    @app.get("/healthz", summary="Liveness", response_model=Health)
     def healthz():
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness, per component")
+    @app.get("/readyz", summary="Readiness, per component", response_model=Readiness,
+             responses={503: {"model": Readiness, "description": "Not ready: a component says why."}})
     def readyz():
         import psutil
 

@@ -33,6 +33,10 @@ ALERTMANAGER_DIR = ROOT / "deploy" / "alertmanager"
 # The compose service each scrape target names, and which local component stands in for it.
 COMPOSE_TARGETS = {"worker:8080": "worker", "localhost:9090": "prometheus", "alertmanager:9093": "alertmanager"}
 COMPOSE_ONLY_JOBS = {"jaeger"}  # no Jaeger locally; the worker's traces go nowhere
+COMPOSE_RECEIVER = "http://receiver:9095"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+# Flags whose values are container paths or addresses; the local stack sets its own.
+LOCAL_FLAGS = ("--config.file", "--storage.tsdb.path", "--storage.path", "--web.listen-address", "--cluster.listen-address")
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
 
 
@@ -58,14 +62,22 @@ def local_prometheus_config(compose_config: dict, ports: dict[str, int]) -> dict
     return config
 
 
-def local_alertmanager_config(compose_config: dict, receiver_url: str) -> dict:
+def local_alertmanager_config(compose_config: dict, receiver_base_url: str) -> dict:
     """The compose Alertmanager config with webhooks sent to the local receiver and paths made absolute."""
     config = copy.deepcopy(compose_config)
     config["templates"] = [str(ALERTMANAGER_DIR / pattern) for pattern in config["templates"]]
     for receiver in config["receivers"]:
         for hook in receiver.get("webhook_configs", []):
-            hook["url"] = receiver_url
+            if not hook["url"].startswith(COMPOSE_RECEIVER + "/"):
+                raise ValueError(f"webhook {hook['url']} is not the compose receiver {COMPOSE_RECEIVER}")
+            hook["url"] = receiver_base_url + hook["url"][len(COMPOSE_RECEIVER):]
     return config
+
+
+def compose_flags(service: str, compose_file: Path = COMPOSE_FILE) -> list[str]:
+    """The command-line flags compose gives a service, less those naming container paths or addresses."""
+    command = yaml.safe_load(compose_file.read_text())["services"][service]["command"]
+    return [flag for flag in command if flag.startswith("--") and flag.split("=")[0] not in LOCAL_FLAGS]
 
 
 def alertmanager_binary() -> str:
@@ -82,6 +94,7 @@ class LocalStack:
     ports: dict[str, int] = field(default_factory=dict)
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     receiver: Receiver | None = None
+    _commands: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
 
     def url(self, component: str) -> str:
         return f"http://127.0.0.1:{self.ports[component]}"
@@ -97,7 +110,7 @@ class LocalStack:
         self.ports = {name: free_port() for name in ("worker", "prometheus", "alertmanager")}
         self.receiver = Receiver(log_path=self.workdir / "notifications.jsonl").start()
         prometheus_config = local_prometheus_config(yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text()), self.ports)
-        alertmanager_config = local_alertmanager_config(yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text()), self.receiver.url)
+        alertmanager_config = local_alertmanager_config(yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text()), self.receiver.base_url)
         (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config, sort_keys=False))
         (self.workdir / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config, sort_keys=False))
 
@@ -107,23 +120,37 @@ class LocalStack:
         self._spawn("alertmanager", [alertmanager_binary(), f"--config.file={self.workdir / 'alertmanager.yml'}",
                                      f"--storage.path={self.workdir / 'alertmanager-data'}",
                                      f"--web.listen-address=127.0.0.1:{self.ports['alertmanager']}",
-                                     "--cluster.listen-address="])
+                                     "--cluster.listen-address=", *compose_flags("alertmanager")])
         self._spawn("prometheus", ["prometheus", f"--config.file={self.workdir / 'prometheus.yml'}",
                                    f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
                                    f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
-                                   "--enable-feature=exemplar-storage", "--web.enable-lifecycle"])
+                                   *compose_flags("prometheus")])
         self._wait_ready(timeout_s)
         return self
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
-        log = (self.workdir / f"{name}.log").open("wb")
+        log = (self.workdir / f"{name}.log").open("ab")
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir)
-        self.processes.append((name, process))
+        self.processes = [(n, p) for n, p in self.processes if n != name] + [(name, process)]
+        self._commands[name] = (command, env)
 
-    def _wait_ready(self, timeout_s: float) -> None:
+    def kill(self, component: str, signum: int = signal.SIGKILL) -> None:
+        """Stop one component abruptly, as a crash or an OOM kill would; for fault-injection tests."""
+        process = dict(self.processes)[component]
+        process.send_signal(signum)
+        process.wait(30)
+
+    def restart(self, component: str, timeout_s: float = 180.0) -> None:
+        """Start a stopped component again with the command, environment, port and data it had."""
+        if dict(self.processes)[component].poll() is None:
+            raise RuntimeError(f"{component} is still running")
+        self._spawn(component, *self._commands[component])
+        self._wait_ready(timeout_s, only=component)
+
+    def _wait_ready(self, timeout_s: float, only: str | None = None) -> None:
         checks = {"worker": "/readyz", "prometheus": "/-/ready", "alertmanager": "/-/ready"}
         deadline = time.monotonic() + timeout_s
-        pending = dict(checks)
+        pending = {only: checks[only]} if only else dict(checks)
         while pending:
             for name, path in list(pending.items()):
                 process = dict(self.processes)[name]

@@ -71,8 +71,9 @@ def test_every_scrape_target_is_a_compose_service_and_port():
     assert services["worker"]["environment"]["ENHANCEMENT_SERVICE__PORT"] == "8080"
     webhooks = {h["url"] for r in yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())["receivers"]
                 for h in r.get("webhook_configs", [])}
-    assert webhooks == {"http://receiver:9095/alerts"}
+    assert webhooks == {"http://receiver:9095/alerts", "http://receiver:9095/heartbeat"}
     assert "--enable-feature=exemplar-storage" in services["prometheus"]["command"]
+    assert "--rules.alert.resend-delay=15s" in services["prometheus"]["command"]
 
 
 def test_worker_image_runs_as_non_root():

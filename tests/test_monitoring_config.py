@@ -140,12 +140,16 @@ def test_alertmanager_config_passes_amtool():
         (["severity=critical", "notify_pagerduty=enabled"], "pagerduty,webhook-critical"),
         (["severity=warning", "notify_slack=enabled", "notify_email=enabled"], "slack,email,webhook"),
         (["severity=info", "notify_pagerduty=enabled"], "webhook-info"),
+        (["alertname=Watchdog", "severity=info", "notify_pagerduty=enabled"], "heartbeat"),
     ],
-    ids=["critical", "warning", "info", "critical with pagerduty on", "warning with slack and email on", "info never pages"],
+    ids=["critical", "warning", "info", "critical with pagerduty on", "warning with slack and email on", "info never pages",
+         "the watchdog goes only to the heartbeat"],
 )
 def test_each_severity_is_routed_where_it_should_go(labels, receivers):
+    if not any(label.startswith("alertname=") for label in labels):
+        labels = ["alertname=EnhancementCircuitBreakerOpen", *labels]
     routed = run(tool("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER}",
-                 "alertname=EnhancementCircuitBreakerOpen", "service=enhancement-worker", *labels)
+                 "service=enhancement-worker", *labels)
     assert routed.stdout.strip() == receivers, routed.stdout + routed.stderr
 
 
@@ -156,7 +160,7 @@ def test_alertmanager_groups_inhibits_and_reads_secrets_from_files():
     assert {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'], "equal": ["alertname", "service"]} in inhibit
     assert any('alertname="EnhancementWorkerDown"' in r["source_matchers"] and r["equal"] == ["instance"] for r in inhibit)
     repeats = {r["receiver"]: r.get("repeat_interval") for r in config["route"]["routes"] if "repeat_interval" in r}
-    assert repeats == {"webhook-critical": "1h", "webhook": "4h", "webhook-info": "24h"}
+    assert repeats == {"heartbeat": "30s", "webhook-critical": "1h", "webhook": "4h", "webhook-info": "24h"}
     text = ALERTMANAGER.read_text()
     assert "routing_key_file" in text and "api_url_file" in text and "smtp_auth_password_file" in text
     assert not re.search(r"(routing_key|api_url|auth_password):\s", text), "secrets must come from files"

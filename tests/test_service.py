@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 import threading
 
 import pytest
@@ -136,7 +137,8 @@ def test_readyz_reports_components_and_turns_503_without_a_model(service, tmp_pa
         response = broken.get("/readyz")
         assert response.status_code == 503
         assert response.json()["components"]["model"]["loaded"] is False
-        assert "lacks" in response.json()["components"]["model"]["error"]
+        assert response.json()["components"]["model"]["error"] == "model_unavailable"
+        assert str(tmp_path) not in response.text, "readiness must not name paths"
         assert broken.post("/v1/enhance", content=clip).status_code == 503
         assert broken.get("/healthz").status_code == 200
         assert metric(runtime, "enhancement_model_loaded", model="metricgan_plus") == 0
@@ -158,3 +160,34 @@ def test_openapi_document_lists_the_routes(service):
     client, _ = service
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/enhance", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/audio", "/healthz", "/readyz"} <= set(paths)
+
+
+def test_unauthenticated_endpoints_name_no_secret_and_no_path(loaded_enhancer, clip, tmp_path):
+    secret_dir = tmp_path / "private-config-dir"
+    secret_dir.mkdir()
+    token_file = secret_dir / "token"
+    token_file.write_text("tok-9f8e7d6c5b4a\n")
+    client, runtime = make_client(loaded_enhancer, {"ENHANCEMENT_SERVICE__AUTH_TOKEN_FILE": str(token_file)})
+    auth = {"authorization": "Bearer tok-9f8e7d6c5b4a"}
+    with client:
+        client.post("/v1/enhance", content=clip, headers=auth)
+        client.post("/v1/enhance", content=b"RIFF....WAVE", headers=auth)  # a rejection, so error series exist too
+        client.post("/v1/enhance", content=clip, headers={"authorization": "Bearer tok-wrong"})
+        exposed = {path: client.get(path, headers={"accept": accept}).text
+                   for path, accept in [("/metrics", "text/plain"), ("/metrics", "application/openmetrics-text"),
+                                        ("/healthz", "*/*"), ("/readyz", "*/*"), ("/openapi.json", "*/*")]}
+    forbidden = ["tok-9f8e7d6c5b4a", "tok-wrong", str(secret_dir), str(runtime.config.model.source), str(tmp_path),
+                 str(Path.home()), str(Path(__file__).resolve().parents[1])]
+    for path, text in exposed.items():
+        assert text, path
+        leaked = [word for word in forbidden if word in text]
+        assert not leaked, f"{path} exposes {leaked}"
+        assert not re.search(r"(?<![\w.])/(?:root|home|etc|tmp|work|app|usr)/", text), f"{path} names a filesystem path"
+
+
+def test_an_empty_job_is_refused_at_once_and_counted_with_its_reason(service):
+    client, runtime = service
+    response = client.post("/v1/jobs", content=b"", headers={"content-type": "audio/wav"})
+    assert response.status_code == 422 and response.json()["reason"] == "empty"
+    assert metric(runtime, "enhancement_requests_total", outcome="rejected") == 1
+    assert metric(runtime, "enhancement_stage_errors_total", stage="decode", reason="empty") == 1

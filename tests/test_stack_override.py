@@ -2,7 +2,9 @@
 
 import yaml
 
-from exporter.stack import ALERTMANAGER_DIR, PROMETHEUS_DIR, local_alertmanager_config, local_prometheus_config
+import pytest
+
+from exporter.stack import ALERTMANAGER_DIR, PROMETHEUS_DIR, compose_flags, local_alertmanager_config, local_prometheus_config
 
 PORTS = {"worker": 18080, "prometheus": 19090, "alertmanager": 19093}
 
@@ -24,9 +26,23 @@ def test_prometheus_override_changes_only_addresses_and_paths():
 
 def test_alertmanager_override_changes_only_the_webhook_and_template_paths():
     compose = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
-    local = local_alertmanager_config(compose, "http://127.0.0.1:19095/alerts")
+    local = local_alertmanager_config(compose, "http://127.0.0.1:19095")
     assert local["route"] == compose["route"] and local["inhibit_rules"] == compose["inhibit_rules"]
     assert local["templates"] == [str(ALERTMANAGER_DIR / "templates" / "*.tmpl")]
     hooks = {h["url"] for r in local["receivers"] for h in r.get("webhook_configs", [])}
-    assert hooks == {"http://127.0.0.1:19095/alerts"}
+    assert hooks == {"http://127.0.0.1:19095/alerts", "http://127.0.0.1:19095/heartbeat"}
     assert [r["name"] for r in local["receivers"]] == [r["name"] for r in compose["receivers"]]
+
+
+def test_a_webhook_that_is_not_the_compose_receiver_is_refused_rather_than_silently_kept():
+    compose = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
+    compose["receivers"][0]["webhook_configs"][0]["url"] = "http://elsewhere:1234/alerts"
+    with pytest.raises(ValueError, match="elsewhere"):
+        local_alertmanager_config(compose, "http://127.0.0.1:19095")
+
+
+def test_the_local_stack_passes_the_same_server_flags_as_compose_less_paths_and_addresses():
+    flags = compose_flags("prometheus")
+    assert "--rules.alert.resend-delay=15s" in flags and "--enable-feature=exemplar-storage" in flags
+    assert not [f for f in flags if f.startswith(("--config.file", "--storage.tsdb.path"))]
+    assert compose_flags("alertmanager") == []

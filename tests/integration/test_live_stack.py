@@ -1,13 +1,20 @@
 """The whole stack, live: the real worker, Debian's Prometheus with the repo's rules, Alertmanager
-with the repo's routing, and a webhook receiver; then a fault, its alert, and its resolution.
+with the repo's routing, the webhook receiver (also the dead man's switch) and an OTLP collector;
+then every fault of the reliability suite, one after another, each with its alert observed at
+the receiver and its detection time recorded.
 
-Settings are the ones the compose file ships (5 s scrape and evaluation, 10 s `for`, 5 s
-group_wait for critical alerts) with one exception: the worker's breaker recovery timeout is
-5 s instead of 300 s, so that recovery, and the resolved notification, fit in a test run.
+Settings are the ones the compose file ships (5 s scrape and evaluation, the shipped `for`
+durations and Alertmanager timings) with two exceptions on the worker: the breaker recovers
+after 5 s instead of 300 s, so that recovery and the resolved notification fit in a test run,
+and the model deadline is 5 s instead of 30 s, so that a hung model opens the breaker after
+5 x 5 s instead of 5 x 30 s. Detection times are printed at the end and, when
+RELIABILITY_REPORT names a file, written there as JSON (`make reliability` does that).
 """
 
 import json
+import os
 import re
+import signal
 import threading
 import time
 from pathlib import Path
@@ -16,12 +23,16 @@ import httpx
 import pytest
 
 from exporter import loadgen
+from exporter.receiver import MISSING_HEARTBEAT_ALERT
 from exporter.stack import LocalStack
+from exporter.testing.otlp import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 VARIABLES = {"$job": "enhancement-worker", "$instance": ".*", "$slo": ".*", "$__rate_interval": "1m"}
-
+MODEL_DEADLINE_SECONDS = 5
+MTTD_TARGET_SECONDS = 30.0
+DETECTIONS: dict[str, dict] = {}
 
 class Traffic:
     """Loadgen in the background until stopped: speech clips with interruptions, plus one bad upload."""
@@ -63,23 +74,56 @@ def wait_for(condition, timeout_s: float, what: str, poll_s: float = 1.0):
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
+def notifications(stack: LocalStack, alertname: str, status: str, since: float = 0.0) -> list[tuple[float, dict]]:
+    return [(entry["received_at"], alert) for entry in stack.receiver.snapshot() for alert in entry["alerts"]
+            if alert["labels"]["alertname"] == alertname and alert["status"] == status and entry["received_at"] >= since]
+
+
+def first_notification(stack: LocalStack, alertname: str, status: str, since: float, timeout_s: float) -> tuple[float, dict]:
+    return wait_for(lambda: notifications(stack, alertname, status, since) and notifications(stack, alertname, status, since)[0],
+                    timeout_s, f"{alertname} {status} at the receiver")
+
+
+def detected(fault: str, alert: str, injected_at: float, arrived_at: float, **extra) -> float:
+    seconds = round(arrived_at - injected_at, 1)
+    DETECTIONS[fault] = {"alert": alert, "detection_s": seconds, **extra}
+    print(f"\n{fault}: {alert} at the receiver {seconds} s after the fault")
+    return seconds
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("stack")
     fault = workdir / "fault"
+    collector = OtlpReceiver().start()
     live = LocalStack(workdir, worker_env={
         "WORKER_TEST_FAULT_FILE": str(fault),
         "ENHANCEMENT_MODEL__BREAKER__RECOVERY_TIMEOUT_SECONDS": "5",
+        "ENHANCEMENT_MODEL__TIMEOUT_SECONDS": str(MODEL_DEADLINE_SECONDS),
         "ENHANCEMENT_QUALITY__DNSMOS_SAMPLE_RATIO": "0.5",
-    }).start()
-    live.fault_file = fault
-    with Traffic(live.url("worker"), rate=1.5) as traffic:
-        live.traffic = traffic
-        try:
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+        "OTEL_EXPORTER_OTLP_INSECURE": "true",
+    })
+    live.collector = collector
+    try:
+        live.start()
+        live.fault_file = fault
+        with Traffic(live.url("worker"), rate=1.5) as traffic:
+            live.traffic = traffic
             yield live
-        finally:
-            traffic.stop.set()
-            live.stop()
+    finally:
+        live.stop()
+        collector.stop()
+        report_detections()
+
+
+def report_detections() -> None:
+    if not DETECTIONS:
+        return
+    print("\n" + "\n".join(f"{fault:<28} {d['alert']:<36} {d['detection_s']:>7} s" for fault, d in DETECTIONS.items()))
+    if path := os.environ.get("RELIABILITY_REPORT"):
+        Path(path).write_text(json.dumps(DETECTIONS, indent=2) + "\n")
 
 
 def recording_rules() -> list[str]:
@@ -135,25 +179,84 @@ def test_exemplars_are_queryable_from_prometheus(stack):
     assert all(re.fullmatch(r"[0-9a-f]{32}", e["labels"]["trace_id"]) for e in found)
 
 
-def test_a_failing_model_pages_through_alertmanager_and_then_resolves(stack):
-    def notifications(status: str):
-        return [(entry["received_at"], alert) for entry in stack.receiver.snapshot() for alert in entry["alerts"]
-                if alert["labels"]["alertname"] == "EnhancementCircuitBreakerOpen" and alert["status"] == status]
+def test_the_collector_going_down_changes_nothing_for_clients(stack):
+    stack.collector.wait_for(lambda spans: any(s.name == "enhance" for _, s in spans), timeout_s=30)
+    stack.otlp_down_at = time.time()
+    stack.collector.stop()
+    clips = loadgen.load_corpus(None, count=2, seconds=2.0)
+    report = loadgen.run(stack.url("worker"), rate=1, duration_s=4, clips=clips, progress=False)
+    assert set(report.statuses) <= {200, 429} and report.statuses[200] >= 1, report.summary()
+    # The alert needs minutes of sustained failures; test_trace_export_failures_alert checks it later.
+    wait_for(lambda: query(stack, "enhancement_telemetry_export_failures_total > 0"), 90, "export failures to be counted")
 
-    assert not notifications("firing")
+
+def test_a_failing_model_pages_through_alertmanager_and_then_resolves(stack):
+    assert not notifications(stack, "EnhancementCircuitBreakerOpen", "firing")
     started = time.time()
     stack.fault_file.write_text("raise")
-    arrived, alert = wait_for(lambda: notifications("firing") and notifications("firing")[0], 120, "the breaker alert")
-    mttd = arrived - started
-    print(f"\nMTTD (fault -> critical notification at the webhook): {mttd:.1f} s")
+    arrived, alert = first_notification(stack, "EnhancementCircuitBreakerOpen", "firing", started, 120)
+    mttd = detected("model raises", "EnhancementCircuitBreakerOpen", started, arrived)
     assert alert["labels"]["severity"] == "critical" and alert["labels"]["breaker"] == "model"
     assert alert["annotations"]["runbook_url"] == "docs/runbook.md#enhancementcircuitbreakeropen"
-    assert mttd <= 30.0, f"MTTD {mttd:.1f} s is over the 30 s target"
-    degraded = query(stack, 'enhancement_requests_total{outcome="degraded"} > 0')
-    assert degraded, "the fallback must keep producing output while the breaker is open"
+    assert mttd <= MTTD_TARGET_SECONDS, f"MTTD {mttd:.1f} s is over the {MTTD_TARGET_SECONDS:.0f} s target"
+    assert query(stack, 'enhancement_requests_total{outcome="degraded"} > 0'), "the fallback must keep producing output"
 
     recovery = time.time()
     stack.fault_file.write_text("")
-    resolved_at, _ = wait_for(lambda: notifications("resolved") and notifications("resolved")[0], 180, "the resolved notification")
-    print(f"recovery -> resolved notification: {resolved_at - recovery:.1f} s")
+    resolved_at, _ = first_notification(stack, "EnhancementCircuitBreakerOpen", "resolved", recovery, 180)
+    DETECTIONS["model raises"]["resolved_s"] = round(resolved_at - recovery, 1)
     assert 500 not in stack.traffic.statuses, stack.traffic.statuses
+
+
+def test_a_hung_model_times_out_into_degraded_output_and_pages(stack):
+    clip = loadgen.load_corpus(None, count=1, seconds=2.0)[0]
+    started = time.time()
+    stack.fault_file.write_text("hang")
+    answer = httpx.post(stack.url("worker") + "/v1/enhance", content=clip, headers={"content-type": "audio/wav"}, timeout=120)
+    while answer.status_code == 429:  # the hang backs the queue up; a client retries as Retry-After says
+        time.sleep(float(answer.headers.get("retry-after", 1)))
+        answer = httpx.post(stack.url("worker") + "/v1/enhance", content=clip, headers={"content-type": "audio/wav"}, timeout=120)
+    assert answer.status_code == 200 and answer.content[:4] == b"RIFF"
+    assert answer.headers["x-enhancement-outcome"] == "degraded"
+
+    arrived, alert = first_notification(stack, "EnhancementCircuitBreakerOpen", "firing", started, 180)
+    detected("model hangs", "EnhancementCircuitBreakerOpen", started, arrived, model_deadline_s=MODEL_DEADLINE_SECONDS)
+    assert query(stack, 'enhancement_fallbacks_total{stage="enhancement", reason="timeout"} > 0')
+
+    recovery = time.time()
+    stack.fault_file.write_text("")
+    first_notification(stack, "EnhancementCircuitBreakerOpen", "resolved", recovery, 180)
+    assert 500 not in stack.traffic.statuses, stack.traffic.statuses
+
+
+def test_trace_export_failures_alert(stack):
+    arrived, alert = first_notification(stack, "EnhancementTelemetryExportFailing", "firing", stack.otlp_down_at, 600)
+    detected("OTLP collector down", "EnhancementTelemetryExportFailing", stack.otlp_down_at, arrived)
+    assert alert["labels"]["severity"] == "warning"
+    assert 500 not in stack.traffic.statuses, stack.traffic.statuses
+
+
+def test_a_killed_worker_pages_and_comes_back(stack):
+    started = time.time()
+    stack.kill("worker", signal.SIGKILL)
+    arrived, alert = first_notification(stack, "EnhancementWorkerDown", "firing", started, 120)
+    detected("worker killed (SIGKILL)", "EnhancementWorkerDown", started, arrived)
+    assert alert["labels"]["severity"] == "critical"
+    stack.restart("worker")
+    wait_for(lambda: query(stack, 'up{job="enhancement-worker"} == 1'), 60, "Prometheus to scrape the restarted worker")
+
+
+def test_prometheus_going_down_leaves_the_worker_alone_and_trips_the_dead_mans_switch(stack):
+    wait_for(lambda: stack.receiver.last_heartbeat, 120, "the first Watchdog heartbeat")
+    statuses_before = dict(stack.traffic.statuses)
+    started = time.time()
+    stack.kill("prometheus", signal.SIGKILL)
+    arrived, alert = first_notification(stack, MISSING_HEARTBEAT_ALERT, "firing", started, 300)
+    detected("Prometheus killed (SIGKILL)", MISSING_HEARTBEAT_ALERT, started, arrived)
+    assert alert["labels"]["severity"] == "critical"
+
+    served = {code: n - statuses_before.get(code, 0) for code, n in stack.traffic.statuses.items()}
+    assert served.get(200, 0) >= 60, f"the worker must keep serving without Prometheus: {served}"
+    assert not {code for code in served if code >= 500}, served
+    metrics = httpx.get(stack.url("worker") + "/metrics", timeout=10)
+    assert metrics.status_code == 200 and "enhancement_requests_total" in metrics.text

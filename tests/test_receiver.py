@@ -1,0 +1,78 @@
+"""The webhook receiver and its dead man's switch, over real HTTP on a loopback port."""
+
+import json
+import time
+
+import httpx
+import pytest
+
+from exporter.receiver import MISSING_HEARTBEAT_ALERT, Receiver
+
+WATCHDOG = {"status": "firing", "receiver": "heartbeat", "alerts": [{"status": "firing", "labels": {"alertname": "Watchdog"}}]}
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    # A long timeout: the tests drive the switch through check_heartbeat(now=...), not the clock.
+    live = Receiver(log_path=tmp_path / "notifications.jsonl", heartbeat_timeout_s=100).start()
+    yield live
+    live.stop()
+
+
+def missing_heartbeat(receiver: Receiver) -> list[str]:
+    return [a["status"] for e in receiver.snapshot() for a in e["alerts"] if a["labels"]["alertname"] == MISSING_HEARTBEAT_ALERT]
+
+
+def test_notifications_are_recorded_with_their_arrival_time_and_logged_to_the_file(receiver, tmp_path):
+    body = {"status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "X", "severity": "critical"}}]}
+    assert httpx.post(receiver.url, json=body).status_code == 200
+    (entry,) = receiver.snapshot()
+    assert entry["alerts"] == body["alerts"] and entry["received_at"] > 0
+    assert json.loads((tmp_path / "notifications.jsonl").read_text())["alerts"] == body["alerts"]
+    assert httpx.get(receiver.url).json()[0]["alerts"] == body["alerts"]
+
+
+def test_unknown_paths_empty_bodies_and_non_json_are_refused(receiver):
+    assert httpx.post(receiver.base_url + "/elsewhere", json={}).status_code == 404
+    assert httpx.post(receiver.url, content=b"").status_code == 400
+    assert httpx.post(receiver.url, content=b"{not json").status_code == 400
+    assert receiver.snapshot() == []
+
+
+def test_the_switch_stays_quiet_until_the_first_heartbeat_arms_it(receiver):
+    receiver.check_heartbeat(now=1e12)
+    assert missing_heartbeat(receiver) == []
+
+
+def test_a_silent_watchdog_pages_after_the_timeout_and_resolves_when_it_returns(receiver):
+    assert httpx.post(receiver.base_url + "/heartbeat", json=WATCHDOG).status_code == 200
+    beat = receiver.last_heartbeat
+    receiver.check_heartbeat(now=beat + 99)
+    assert missing_heartbeat(receiver) == [], "not before the timeout"
+    receiver.check_heartbeat(now=beat + 101)
+    receiver.check_heartbeat(now=beat + 150)
+    assert missing_heartbeat(receiver) == ["firing"], "once, not once per check"
+    (page,) = [a for e in receiver.snapshot() for a in e["alerts"] if a["labels"]["alertname"] == MISSING_HEARTBEAT_ALERT]
+    assert page["labels"]["severity"] == "critical"
+    assert page["annotations"]["runbook_url"] == "docs/runbook.md#watchdogheartbeatmissing"
+
+    httpx.post(receiver.base_url + "/heartbeat", json=WATCHDOG)
+    receiver.check_heartbeat()
+    assert missing_heartbeat(receiver) == ["firing", "resolved"]
+
+
+def test_the_watcher_thread_trips_the_switch_on_its_own(tmp_path):
+    live = Receiver(heartbeat_timeout_s=0.5).start()
+    try:
+        httpx.post(live.base_url + "/heartbeat", json=WATCHDOG)
+        deadline = time.monotonic() + 10
+        while not missing_heartbeat(live):
+            assert time.monotonic() < deadline, "the watcher never checked"
+            time.sleep(0.1)
+    finally:
+        live.stop()
+
+
+def test_a_timeout_that_is_not_positive_is_refused():
+    with pytest.raises(ValueError, match="heartbeat_timeout_s"):
+        Receiver(heartbeat_timeout_s=0)
