@@ -41,7 +41,7 @@ def test_schemathesis_finds_no_server_error_and_no_contract_violation(worker, tm
          "--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", "20261123", "--no-color",
          "--generation-database", "none", "--request-timeout", "60",
          "--report", "json", "--report-json-path", str(report)],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,  # its example cache stays out of the tree
     )
     summary = json.loads(report.read_text())
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
