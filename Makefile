@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: demo test bench bench-check setup lint clean
+.PHONY: demo test bench bench-check reliability setup lint clean
 
 setup:
 	@scripts/install-system-deps
@@ -20,6 +20,13 @@ bench: setup
 # Fresh figures against the committed baseline; non-zero when any figure regressed.
 bench-check: bench
 	$(PY) -m bench.check
+
+# Faults, soak and saturation (about 25 minutes). The fault suite is also part of `make test`;
+# here it prints each fault's detection time and writes them to bench/results/faults.json.
+reliability: setup
+	@mkdir -p bench/results
+	RELIABILITY_REPORT=bench/results/faults.json $(PY) -m pytest -s -p no:cacheprovider tests/integration/test_live_stack.py
+	$(PY) -m bench.soak --json bench/results/soak.json
 
 lint: setup
 	$(PY) -m compileall -q enhancement exporter tests

@@ -22,6 +22,35 @@ def test_integrated_loudness_of_a_full_scale_1k_sine_is_minus_3_lufs():
     assert loudness.integrated_lufs(np.sin(2 * np.pi * 997 * t), 48_000) == pytest.approx(-3.01, abs=0.1)
 
 
+def _signals(rng: np.random.Generator, rate: int) -> dict[str, np.ndarray]:
+    t = np.arange(int(7.3 * rate)) / rate
+    bursty = rng.standard_normal(len(t)) * (np.sin(2 * np.pi * 0.7 * t) > 0.6)  # loud then near-silent stretches
+    quiet_tail = np.concatenate([rng.standard_normal(rate) * 0.5, rng.standard_normal(5 * rate) * 1e-4])
+    return {
+        "noise": rng.standard_normal(len(t)) * 0.1,
+        "bursty": bursty * 0.3 + rng.standard_normal(len(t)) * 1e-5,
+        "quiet tail": quiet_tail,  # the relative gate drops the tail
+        "half a second": rng.standard_normal(rate // 2) * 0.2,
+        "near the absolute gate": rng.standard_normal(len(t)) * 3e-4,
+    }
+
+
+@pytest.mark.parametrize("rate", [16_000, 44_100])
+def test_integrated_loudness_matches_pyloudnorm_to_a_thousandth_of_a_lu(rate):
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(rate)
+    for name, samples in _signals(np.random.default_rng(7), rate).items():
+        expected = meter.integrated_loudness(samples)
+        assert loudness.integrated_lufs(samples, rate) == pytest.approx(expected, abs=1e-3), name
+
+
+def test_silence_measures_at_the_absolute_gate_and_too_short_a_clip_is_refused():
+    assert loudness.integrated_lufs(np.zeros(RATE), RATE) == loudness.ABSOLUTE_GATE_LUFS
+    with pytest.raises(ValueError, match="gating block"):
+        loudness.integrated_lufs(np.ones(RATE // 4), RATE)
+
+
 @pytest.mark.parametrize("peak_dbfs", [-30.0, -0.3], ids=["quiet input", "hot input"])
 def test_output_is_input_plus_4_08_lu_and_under_minus_1_dbtp(speech, peak_dbfs):
     source = speech / np.max(np.abs(speech)) * 10 ** (peak_dbfs / 20)
