@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -80,6 +81,33 @@ def summary_table(results: list[ClipResult]) -> str:
     return "\n".join(lines)
 
 
+class _StopOnSignal:
+    """SIGTERM or SIGINT during a batch: finish the clip in progress, write nothing more, report.
+
+    A second signal gets the default behaviour back, for an operator who really means it.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame) -> None:
+        self.signum = signum
+        for other in self.SIGNALS:
+            signal.signal(other, self._previous[other])
+
+    def __enter__(self) -> "_StopOnSignal":
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+
+
 def _progress(total: int):
     from tqdm import tqdm
 
@@ -95,9 +123,12 @@ def command_enhance(args: argparse.Namespace, config: WorkerConfig) -> int:
         raise UsageError("no audio files found in the given inputs")
     pipeline = Pipeline.from_config(config)
     results: list[ClipResult] = []
+    stopping = _StopOnSignal()
     try:
-        with _progress(len(pairs)) as bar:
+        with stopping, _progress(len(pairs)) as bar:
             for source, target in pairs:
+                if stopping.signum is not None:
+                    break
                 result = pipeline.process_file(source, target)
                 results.append(result)
                 if result.outcome in (Outcome.REJECTED, Outcome.FAILED):
@@ -109,6 +140,10 @@ def command_enhance(args: argparse.Namespace, config: WorkerConfig) -> int:
     if args.report:
         args.report.write_text(json.dumps([r.to_dict() for r in results], indent=2, default=str) + "\n")
         print(f"report written to {args.report}")
+    if stopping.signum is not None:
+        name = signal.Signals(stopping.signum).name
+        print(f"stopped by {name} after {len(results)} of {len(pairs)} clips; the clip in progress was finished", file=sys.stderr)
+        return 128 + stopping.signum
     outcomes = {r.outcome for r in results}
     if Outcome.FAILED in outcomes:
         return EXIT_FAILED

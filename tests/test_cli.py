@@ -93,3 +93,39 @@ def test_check_config_fails_on_an_invalid_file(tmp_path, capsys):
     bad.write_text("loudness:\n  gain_ratio: -1\n")
     assert cli.main(["--config", str(bad), "check-config"]) == cli.EXIT_FAILED
     assert "loudness.gain_ratio" in capsys.readouterr().err
+
+
+def test_sigterm_mid_batch_finishes_the_clip_in_progress_and_leaves_nothing_half_written(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import soundfile as sf
+
+    from exporter import loadgen
+
+    inputs, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
+    inputs.mkdir()
+    clips = loadgen.load_corpus(None, count=40, seconds=5.0)
+    for index, clip in enumerate(clips):
+        (inputs / f"clip{index:02d}.wav").write_bytes(clip)
+    batch = subprocess.Popen([sys.executable, "-m", "exporter.cli", "enhance", str(inputs), "--out", str(out), "--report", str(report)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.rglob("*.wav")):
+        assert batch.poll() is None and time.monotonic() < deadline, "the batch never wrote its first clip"
+        time.sleep(0.02)
+    batch.send_signal(signal.SIGTERM)
+    _, stderr = batch.communicate(timeout=120)
+
+    assert batch.returncode == 128 + signal.SIGTERM, stderr
+    assert "stopped by SIGTERM" in stderr
+    written = sorted(out.rglob("*.wav"))
+    reported = json.loads(report.read_text())
+    assert 1 <= len(written) < len(clips), "it stopped early, after the clip in progress"
+    assert len(reported) == len(written) and all(r["outcome"] in ("success", "degraded") for r in reported)
+    for path in written:
+        audio, rate = sf.read(path)
+        assert rate == 16_000 and len(audio) == 5 * 16_000, path.name
+    assert not [p for p in out.rglob("*") if p.name.endswith(".partial")]
