@@ -124,15 +124,17 @@ def normalise(samples: np.ndarray, rate: int, input_lufs: float, settings: Loudn
     for _ in range(MAX_PASSES):
         gain = 10 ** (gain_db / 20)
         out, reduction_db = limit(samples * gain, rate, settings, envelope * gain)
-        error = target - integrated_lufs(out, rate)
+        output_lufs = integrated_lufs(out, rate)
+        error = target - output_lufs
         if abs(error) < CONVERGED_LU:
             break
         gain_db += error
     peak = true_peak_dbtp(out, settings.oversampling_factor)
     if peak > settings.ceiling_dbtp:
-        out = (out * 10 ** ((settings.ceiling_dbtp - CEILING_MARGIN_DB - peak) / 20)).astype(np.float32)
+        trim_db = settings.ceiling_dbtp - CEILING_MARGIN_DB - peak
+        out = (out * 10 ** (trim_db / 20)).astype(np.float32)
         peak = true_peak_dbtp(out, settings.oversampling_factor)
-    output_lufs = integrated_lufs(out, rate)
+        output_lufs = integrated_lufs(out, rate)
     return out, LoudnessReport(
         method=LIMITER_METHOD,
         input_lufs=input_lufs,
