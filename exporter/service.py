@@ -143,10 +143,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         if isinstance(admitted, JSONResponse):
             return admitted
         await run_in_threadpool(admitted.done.wait)
-        return _finished_response(admitted)
+        return _finished_response(admitted.processed)
 
-    def _finished_response(job_or_processed: Job | Processed):
-        processed = job_or_processed.processed if isinstance(job_or_processed, Job) else job_or_processed
+    def _finished_response(processed: Processed | None):
         if processed is None:
             return _error(500, "internal", "the clip could not be processed")
         headers = _result_headers(processed)
@@ -189,7 +188,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         job = find(job_id)
         if job.state is not JobState.DONE:
             raise HTTPException(409, detail=f"job {job_id} is {job.state.value}")
-        return _finished_response(job)
+        return _finished_response(job.processed)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request):

@@ -101,7 +101,7 @@ def notifications(stack: LocalStack, alertname: str, status: str, since: float =
 
 
 def first_notification(stack: LocalStack, alertname: str, status: str, since: float, timeout_s: float) -> tuple[float, dict]:
-    return wait_for(lambda: notifications(stack, alertname, status, since) and notifications(stack, alertname, status, since)[0],
+    return wait_for(lambda: next(iter(notifications(stack, alertname, status, since)), None),
                     timeout_s, f"{alertname} {status} at the receiver")
 
 
