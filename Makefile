@@ -9,7 +9,7 @@ setup:
 	@scripts/bootstrap-venv >/dev/null
 
 demo: setup
-	$(PY) -m exporter.demo
+	$(PY) -m ops.demo
 
 test: setup
 	$(PY) -m pytest

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 
 import numpy as np
-import soundfile as sf
+from enhancement.encode import audio_bytes
 
 RATE_HZ = 16_000
 
@@ -25,6 +24,4 @@ def save(path: str | None, figures: dict) -> None:
 
 
 def wav_bytes(samples: np.ndarray, rate: int = RATE_HZ) -> bytes:
-    buffer = io.BytesIO()
-    sf.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+    return audio_bytes(samples, rate)

@@ -18,10 +18,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry
 
 from bench import common
-from enhancement.config import load_config
+from worker.settings import load_settings
 from enhancement.model import MetricGanEnhancer
 from enhancement.pipeline import Pipeline
-from enhancement.training import corpus
+from recipes import corpus
 from exporter.metrics import create_metrics
 from exporter.telemetry import TelemetryObserver
 
@@ -35,7 +35,7 @@ def rss_bytes() -> int:
 
 def measure(requests: int, seconds: float) -> dict:
     before_model = rss_bytes()
-    config = load_config(environ={})
+    config = load_settings(environ={})
     enhancer = MetricGanEnhancer(config.model.source, "cpu")
     enhancer.load()
     after_model = rss_bytes()

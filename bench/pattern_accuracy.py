@@ -13,9 +13,9 @@ import numpy as np
 
 from enhancement import patterns
 from enhancement.config import PatternSettings
-from enhancement.evaluation import inject_events, score_detections
+from recipes.evaluation import inject_events, score_detections
 from enhancement.result import PATTERN_KINDS
-from enhancement.training import corpus
+from recipes import corpus
 
 
 def measure(clips: int, seed: int = 99) -> dict:

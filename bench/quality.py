@@ -16,9 +16,10 @@ import numpy as np
 
 from bench import common
 from enhancement import quality, spectral
-from enhancement.evaluation import si_snr_db
+from recipes import evaluation
+from recipes.evaluation import si_snr_db
 from enhancement.model import MetricGanEnhancer
-from enhancement.training import corpus
+from recipes import corpus
 
 SNRS_DB = (0.0, 5.0, 10.0, 15.0)
 VOICES = corpus.HELD_OUT_VOICES[:3]
@@ -52,7 +53,7 @@ def _score_cell(cell: tuple[str, str, float]) -> list[tuple[str, str, float, flo
     outputs |= {name: model.enhance(pair.noisy) for name, model in _models.items()}
     rows = []
     for system, audio in outputs.items():
-        pesq_wb, stoi = quality.reference_metrics(pair.clean, audio, corpus.SAMPLE_RATE_HZ)
+        pesq_wb, stoi = evaluation.reference_metrics(pair.clean, audio, corpus.SAMPLE_RATE_HZ)
         # DNSMOS judges level too; give every system the same peak so only quality differs.
         levelled = audio / max(1e-9, float(np.max(np.abs(audio)))) * 0.5
         dnsmos = quality.dnsmos(levelled, corpus.SAMPLE_RATE_HZ)["ovrl"]

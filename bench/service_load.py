@@ -9,8 +9,8 @@ from __future__ import annotations
 import psutil
 
 from bench import common
-from exporter import loadgen
-from exporter.testing.worker import LiveWorker
+from ops import loadgen
+from tests.helpers.worker import LiveWorker
 
 # Offered loads as multiples of one worker's measured capacity; the last saturates it.
 LOAD_STEPS = (("concurrency 1", 0.5, 1), ("concurrency 2", 1.0, 2), ("concurrency 4", 1.5, 4), ("saturation", 4.0, 16))

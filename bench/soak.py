@@ -15,8 +15,8 @@ import time
 import psutil
 
 from bench import common
-from exporter import loadgen
-from exporter.testing.worker import LiveWorker
+from ops import loadgen
+from tests.helpers.worker import LiveWorker
 
 WARM_UP_REQUESTS = 1000  # torch, ONNX runtime and glibc arenas settle within the first few hundred
 BLOCK_REQUESTS = 1000

@@ -13,18 +13,18 @@ import time
 from prometheus_client import CollectorRegistry
 
 from bench import common
-from enhancement.config import load_config
+from worker.settings import load_settings
 from enhancement.model import MetricGanEnhancer
 from enhancement.pipeline import Pipeline
-from enhancement.training import corpus
+from recipes import corpus
 from exporter.metrics import create_metrics
 from exporter.telemetry import TelemetryObserver
-from exporter.testing.otlp import OtlpReceiver
+from tests.helpers.otlp import OtlpReceiver
 from exporter.tracing import create_tracer_provider
 
 
 def measure(clips: int, seconds: float) -> dict:
-    config = load_config(environ={})
+    config = load_settings(environ={})
     enhancer = MetricGanEnhancer(config.model.source, "cpu")
     enhancer.load()
     receiver = OtlpReceiver().start()

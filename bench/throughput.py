@@ -15,15 +15,15 @@ import statistics
 import time
 
 
-from enhancement.config import load_config
+from worker.settings import load_settings
 from enhancement.model import MetricGanEnhancer
 from enhancement.pipeline import Pipeline
 from enhancement.result import STAGES
-from enhancement.training import corpus
+from recipes import corpus
 
 
 def measure(seconds_list: list[float], repeats: int) -> dict:
-    config = load_config(environ={})
+    config = load_settings(environ={})
     enhancer = MetricGanEnhancer(config.model.source, "cpu")
     enhancer.load()
     pipeline = Pipeline(config, enhancer)

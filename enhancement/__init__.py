@@ -1,11 +1,11 @@
-"""The speech-enhancement pipeline, free of any telemetry library.
+"""The speech-enhancement pipeline, free of any telemetry library and of any web framework.
 
-    from enhancement import Pipeline, load_config
-    pipeline = Pipeline.from_config(load_config())
+    from enhancement import Pipeline, PipelineConfig
+    pipeline = Pipeline.from_config(PipelineConfig())
     result = pipeline.process_file(Path("in.wav"), Path("out/in.wav"))
 """
 
-from enhancement.config import WorkerConfig, load_config
+from enhancement.config import PipelineConfig
 from enhancement.errors import (
     CheckpointMismatch,
     CircuitOpen,
@@ -15,7 +15,7 @@ from enhancement.errors import (
     ModelError,
     ModelUnavailable,
     OutputWriteError,
-    QueueFull,
+    Reason,
     StageTimeout,
     TransientModelError,
 )
@@ -24,6 +24,6 @@ from enhancement.result import ClipResult, Outcome
 
 __all__ = [
     "CheckpointMismatch", "CircuitOpen", "ClipResult", "ConfigError", "EnhancementError", "InvalidAudio",
-    "ModelError", "ModelUnavailable", "Outcome", "OutputWriteError", "Pipeline", "Processed", "QueueFull",
-    "StageTimeout", "TransientModelError", "WorkerConfig", "load_config",
+    "ModelError", "ModelUnavailable", "Outcome", "OutputWriteError", "Pipeline", "PipelineConfig", "Processed",
+    "Reason", "StageTimeout", "TransientModelError",
 ]

@@ -1,25 +1,16 @@
-"""Worker settings: defaults, an optional YAML file, then environment overrides.
+"""The pipeline's settings, section by section, each with a default that works.
 
-Every default works with no file at all. Environment variables override the
-file: ``ENHANCEMENT_<SECTION>__<FIELD>``, e.g. ``ENHANCEMENT_MODEL__DEVICE=cuda``
-or ``ENHANCEMENT_LOUDNESS__GAIN_RATIO=1.4``. Each setting with a unit carries
-the unit in its name.
+Each setting with a unit carries the unit in its name. Reading them from a
+YAML file and the environment is the application's job (``worker.settings``).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from enhancement.errors import ConfigError
-
-ENV_PREFIX = "ENHANCEMENT_"
-ENV_NESTING = "__"
 SHIPPED_MODEL_DIR = Path(__file__).parent / "checkpoints" / "metricgan-plus-synth"
 
 
@@ -92,78 +83,12 @@ class OutputSettings(_Section):
     subtype: Literal["PCM_16", "PCM_24", "FLOAT"] = "PCM_16"
 
 
-class ServiceSettings(_Section):
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
-    workers: int = Field(1, ge=1, le=64)
-    queue_capacity: int = Field(16, ge=1)
-    auth_token_file: Path | None = None
-    job_retention_seconds: float = Field(900.0, gt=0)
-    # Finished /v1/jobs results kept for collection: whichever limit is reached first drops the
-    # oldest. 256 MiB is about 2 hours of 16-bit 16 kHz output, far more than clients leave waiting.
-    job_retention_max_jobs: int = Field(1024, ge=1)
-    job_retention_max_bytes: int = Field(256 * 2**20, ge=1)
-    # Off by default: with the breaker open the fallback still serves, so traffic need not move.
-    ready_requires_closed_breaker: bool = False
+class PipelineConfig(_Section):
+    """Everything the pipeline reads. The application builds it from its settings (YAML, environment)."""
 
-
-class WorkerConfig(_Section):
     audio: AudioLimits = AudioLimits()
     patterns: PatternSettings = PatternSettings()
     model: ModelSettings = ModelSettings()
     loudness: LoudnessSettings = LoudnessSettings()
     quality: QualitySettings = QualitySettings()
     output: OutputSettings = OutputSettings()
-    service: ServiceSettings = ServiceSettings()
-
-
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for key, value in environ.items():
-        if not key.startswith(ENV_PREFIX):
-            continue
-        path = key[len(ENV_PREFIX) :].lower().split(ENV_NESTING)
-        node = tree
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
-    return tree
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _describe(error: ValidationError) -> str:
-    lines = []
-    for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        lines.append(f"  {where}: {problem['msg']}")
-    return "\n".join(lines)
-
-
-def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> WorkerConfig:
-    """Build the configuration; raise ConfigError naming every bad setting."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping at the top level")
-        data = loaded
-    data = _merge(data, _env_overrides(os.environ if environ is None else environ))
-    try:
-        return WorkerConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError("invalid configuration:\n" + _describe(exc)) from exc

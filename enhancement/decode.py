@@ -17,7 +17,7 @@ import soundfile as sf
 from scipy import signal
 
 from enhancement.config import AudioLimits
-from enhancement.errors import InvalidAudio
+from enhancement.errors import InvalidAudio, Reason
 
 MODEL_SAMPLE_RATE_HZ = 16_000
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga"})
@@ -30,7 +30,6 @@ class DecodedAudio:
     samples: np.ndarray  # float32 mono at MODEL_SAMPLE_RATE_HZ
     input_sample_rate_hz: int
     input_channels: int
-    input_format: str
 
     @property
     def duration_s(self) -> float:
@@ -70,18 +69,18 @@ def _check_header(info: sf._SoundFileInfo, limits: AudioLimits) -> None:
         raise InvalidAudio(
             f"sample rate {info.samplerate} Hz is outside the accepted "
             f"{limits.min_sample_rate_hz}-{limits.max_sample_rate_hz} Hz",
-            reason="unsupported_sample_rate",
+            reason=Reason.UNSUPPORTED_SAMPLE_RATE,
         )
     if info.channels > limits.max_channels:
         raise InvalidAudio(
             f"{info.channels} channels; at most {limits.max_channels} are accepted",
-            reason="too_many_channels",
+            reason=Reason.TOO_MANY_CHANNELS,
         )
     claimed_s = info.frames / info.samplerate
     if claimed_s > limits.max_duration_seconds:
         raise InvalidAudio(
             f"clip is {claimed_s:.1f} s long; the limit is {limits.max_duration_seconds:.0f} s",
-            reason="too_long",
+            reason=Reason.TOO_LONG,
         )
 
 
@@ -90,7 +89,7 @@ def _read(source: io.BytesIO | Path, limits: AudioLimits, header: bytes, size: i
     if shortfall is not None:
         raise InvalidAudio(
             f"file is truncated: the data chunk declares {shortfall[0]} bytes, only {shortfall[1]} are present",
-            reason="truncated",
+            reason=Reason.TRUNCATED,
         )
     try:
         info = sf.info(source)
@@ -102,46 +101,45 @@ def _read(source: io.BytesIO | Path, limits: AudioLimits, header: bytes, size: i
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         detail = getattr(exc, "error_string", None) or str(exc)
-        raise InvalidAudio(f"not a readable audio file: {detail}", reason="undecodable") from exc
+        raise InvalidAudio(f"not a readable audio file: {detail}", reason=Reason.UNDECODABLE) from exc
     except OSError as exc:
-        raise InvalidAudio(f"cannot read input: {exc.strerror or exc}", reason="unreadable") from exc
+        raise InvalidAudio(f"cannot read input: {exc.strerror or exc}", reason=Reason.UNREADABLE) from exc
 
     if info.frames > 0 and data.shape[0] < info.frames:
         raise InvalidAudio(
             f"file is truncated: header promises {info.frames} frames, only {data.shape[0]} present",
-            reason="truncated",
+            reason=Reason.TRUNCATED,
         )
     if data.shape[0] == 0:
-        raise InvalidAudio("file holds no audio frames", reason="empty")
+        raise InvalidAudio("file holds no audio frames", reason=Reason.EMPTY)
     if not np.all(np.isfinite(data)):
-        raise InvalidAudio("samples contain NaN or infinity", reason="non_finite")
+        raise InvalidAudio("samples contain NaN or infinity", reason=Reason.NON_FINITE)
     duration_s = data.shape[0] / rate
     if duration_s < limits.min_duration_seconds:
         raise InvalidAudio(
             f"clip is {duration_s * 1000:.0f} ms long; at least {limits.min_duration_seconds * 1000:.0f} ms is needed",
-            reason="too_short",
+            reason=Reason.TOO_SHORT,
         )
 
     mono = data.mean(axis=1, dtype=np.float64)
     ac_rms = float(np.sqrt(np.mean((mono - mono.mean()) ** 2)))
     if ac_rms <= 10 ** (limits.silence_threshold_dbfs / 20):
         raise InvalidAudio(
-            f"clip is silent (signal below {limits.silence_threshold_dbfs:.0f} dBFS)", reason="silent"
+            f"clip is silent (signal below {limits.silence_threshold_dbfs:.0f} dBFS)", reason=Reason.SILENT
         )
     return DecodedAudio(
         samples=resample(mono.astype(np.float32), rate, MODEL_SAMPLE_RATE_HZ),
         input_sample_rate_hz=int(rate),
         input_channels=int(info.channels),
-        input_format=str(info.format),
     )
 
 
 def decode_bytes(data: bytes, limits: AudioLimits) -> DecodedAudio:
     if len(data) == 0:
-        raise InvalidAudio("input is empty (0 bytes)", reason="empty")
+        raise InvalidAudio("input is empty (0 bytes)", reason=Reason.EMPTY)
     if len(data) > limits.max_input_bytes:
         raise InvalidAudio(
-            f"input is {len(data)} bytes; the limit is {limits.max_input_bytes}", reason="too_large"
+            f"input is {len(data)} bytes; the limit is {limits.max_input_bytes}", reason=Reason.TOO_LARGE
         )
     return _read(io.BytesIO(data), limits, data[:HEADER_SCAN_BYTES], len(data))
 
@@ -150,13 +148,13 @@ def decode_file(path: Path, limits: AudioLimits) -> DecodedAudio:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise InvalidAudio(f"cannot read input {path.name}: {exc.strerror}", reason="unreadable") from exc
+        raise InvalidAudio(f"cannot read input {path.name}: {exc.strerror}", reason=Reason.UNREADABLE) from exc
     if not path.is_file():
-        raise InvalidAudio(f"{path.name} is not a regular file", reason="unreadable")
+        raise InvalidAudio(f"{path.name} is not a regular file", reason=Reason.UNREADABLE)
     if size == 0:
-        raise InvalidAudio("input is empty (0 bytes)", reason="empty")
+        raise InvalidAudio("input is empty (0 bytes)", reason=Reason.EMPTY)
     if size > limits.max_input_bytes:
-        raise InvalidAudio(f"input is {size} bytes; the limit is {limits.max_input_bytes}", reason="too_large")
+        raise InvalidAudio(f"input is {size} bytes; the limit is {limits.max_input_bytes}", reason=Reason.TOO_LARGE)
     with path.open("rb") as handle:
         header = handle.read(HEADER_SCAN_BYTES)
     return _read(path, limits, header, size)

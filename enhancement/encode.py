@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from enhancement.config import OutputSettings
-from enhancement.errors import OutputWriteError
+from enhancement.errors import OutputWriteError, Reason
 
 FORMATS = {"wav": "WAV", "flac": "FLAC"}
 
@@ -28,8 +28,13 @@ def _subtype(settings: OutputSettings) -> str:
 
 
 def encode_bytes(samples: np.ndarray, rate: int, settings: OutputSettings) -> bytes:
+    return audio_bytes(samples, rate, FORMATS[settings.format], _subtype(settings))
+
+
+def audio_bytes(samples: np.ndarray, rate: int, container: str = "WAV", subtype: str = "PCM_16") -> bytes:
+    """Samples as an in-memory audio file: the one builder the worker, its tools and its tests use."""
     buffer = io.BytesIO()
-    sf.write(buffer, samples, rate, format=FORMATS[settings.format], subtype=_subtype(settings))
+    sf.write(buffer, samples, rate, format=container, subtype=subtype)
     return buffer.getvalue()
 
 
@@ -39,7 +44,7 @@ TEMPORARY_NAME_PREFIX_CHARS = 64
 def write_atomic(path: Path, samples: np.ndarray, rate: int, settings: OutputSettings, *, protected: Path | None = None) -> None:
     """Write ``path`` atomically; refuse to overwrite ``protected`` (the input)."""
     if protected is not None and path.resolve() == protected.resolve():
-        raise OutputWriteError(f"refusing to overwrite the input {path.name}", reason="would_overwrite_input")
+        raise OutputWriteError(f"refusing to overwrite the input {path.name}", reason=Reason.WOULD_OVERWRITE_INPUT)
     data = encode_bytes(samples, rate, settings)
     descriptor, temporary = -1, None
     try:
@@ -55,7 +60,7 @@ def write_atomic(path: Path, samples: np.ndarray, rate: int, settings: OutputSet
         os.replace(temporary, path)
         temporary = None
     except OSError as exc:
-        reason = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "output_write"
+        reason = Reason.DISK_FULL if exc.errno in (errno.ENOSPC, errno.EDQUOT) else Reason.OUTPUT_WRITE
         raise OutputWriteError(f"cannot write {path.name}: {exc.strerror or exc}", reason=reason) from exc
     finally:
         if descriptor >= 0:

@@ -143,6 +143,7 @@ def normalise(samples: np.ndarray, rate: int, input_lufs: float, settings: Loudn
         true_peak_dbtp=peak,
         limiter_gain_reduction_db=reduction_db,
         target_lufs=target,
+        tolerance_lu=settings.tolerance_lu,
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from enhancement.errors import CheckpointMismatch, ModelError, ModelUnavailable, TransientModelError
+from enhancement.errors import CheckpointMismatch, ModelError, ModelUnavailable, Reason, TransientModelError
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def resolve_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ModelUnavailable("device 'cuda' was requested but no CUDA device is available", reason="device_unavailable")
+        raise ModelUnavailable("device 'cuda' was requested but no CUDA device is available", reason=Reason.DEVICE_UNAVAILABLE)
     return requested
 
 
@@ -78,10 +78,6 @@ class MetricGanEnhancer:
         self._model = None
         self._savedir = tempfile.TemporaryDirectory(prefix="enhancement-model-")
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
     def load(self) -> None:
         missing = [name for name in REQUIRED_FILES if not (self.source / name).is_file()]
         if missing:
@@ -125,5 +121,5 @@ class MetricGanEnhancer:
         except Exception as exc:
             raise ModelError(f"model inference failed: {exc}") from exc
         if not np.all(np.isfinite(out)):
-            raise ModelError("model produced NaN or infinite samples", reason="model_non_finite")
+            raise ModelError("model produced NaN or infinite samples", reason=Reason.MODEL_NON_FINITE)
         return out[: len(samples)]

@@ -11,20 +11,18 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
+from enhancement.resilience import BreakerState
 from enhancement.result import ClipResult, StageRecord
 
 
 class PipelineObserver(Protocol):
     def clip(self, result: ClipResult) -> AbstractContextManager[None]:
-        """Wraps a whole clip; ``result`` is filled in as the clip proceeds."""
+        """Wraps a whole clip; ``result`` is filled in as the clip proceeds, and final when the context exits."""
 
     def stage(self, record: StageRecord) -> AbstractContextManager[None]:
         """Wraps one stage; ``record`` is filled in while the stage runs."""
 
-    def clip_finished(self, result: ClipResult) -> None:
-        """Called once the outcome is final, outside the clip context."""
-
-    def breaker_transition(self, breaker: str, to_state: str) -> None:
+    def breaker_transition(self, breaker: str, to_state: BreakerState) -> None:
         """Called when a circuit breaker changes state."""
 
 
@@ -37,8 +35,5 @@ class NullObserver:
     def stage(self, record: StageRecord) -> AbstractContextManager[None]:
         return nullcontext()
 
-    def clip_finished(self, result: ClipResult) -> None:
-        pass
-
-    def breaker_transition(self, breaker: str, to_state: str) -> None:
+    def breaker_transition(self, breaker: str, to_state: BreakerState) -> None:
         pass

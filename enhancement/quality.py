@@ -1,4 +1,4 @@
-"""Quality stage: reference-free estimates for every clip, reference metrics offline.
+"""Quality stage: reference-free estimates for every clip (metrics against a reference live in recipes/).
 
 WADA-SNR (Kim & Stern, Interspeech 2008) models clean speech amplitudes as
 Gamma-distributed (shape 0.4) and noise as Gaussian. The statistic
@@ -94,11 +94,3 @@ def dnsmos(samples: np.ndarray, rate: int) -> dict[str, float]:
     runs = [model.run(excerpt, sr=rate) for excerpt in _dnsmos_excerpts(clipped, rate)]
     return {d: float(np.mean([r[f"{d}_mos"] for r in runs])) for d in DNSMOS_DIMENSIONS}
 
-
-def reference_metrics(clean: np.ndarray, enhanced: np.ndarray, rate: int) -> tuple[float, float]:
-    """PESQ-wb and STOI against a clean reference (evaluation only)."""
-    from pesq import pesq
-    from pystoi import stoi
-
-    n = min(len(clean), len(enhanced))
-    return float(pesq(rate, clean[:n], enhanced[:n], "wb")), float(stoi(clean[:n], enhanced[:n], rate, extended=False))

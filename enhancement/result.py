@@ -25,6 +25,10 @@ class Outcome(str, Enum):
     REJECTED = "rejected"
     FAILED = "failed"
 
+    @property
+    def produced_audio(self) -> bool:
+        return self in (Outcome.SUCCESS, Outcome.DEGRADED)
+
 
 @dataclass(frozen=True)
 class PatternEvent:
@@ -73,10 +77,11 @@ class LoudnessReport:
     true_peak_dbtp: float
     limiter_gain_reduction_db: float
     target_lufs: float
+    tolerance_lu: float  # loudness.tolerance_lu: how far from the target still counts as on target
 
     @property
     def on_target(self) -> bool:
-        return abs(self.output_lufs - self.target_lufs) <= 0.5
+        return abs(self.output_lufs - self.target_lufs) <= self.tolerance_lu
 
 
 @dataclass
@@ -84,8 +89,6 @@ class QualityReport:
     input_snr_db: float
     output_snr_db: float
     dnsmos: dict[str, float] | None = None
-    pesq_wb: float | None = None
-    stoi: float | None = None
 
     @property
     def snr_improvement_db(self) -> float:
@@ -96,7 +99,6 @@ class QualityReport:
 class ClipResult:
     clip_id: str
     source: str = ""
-    trace_id: str | None = None  # set by an observer that traces; links logs and metrics to the trace
     output: str | None = None
     outcome: Outcome = Outcome.FAILED
     error: str | None = None

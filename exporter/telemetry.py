@@ -1,7 +1,9 @@
 """The pipeline observer that turns clips and stages into metrics, spans and exemplars.
 
 One trace per clip: a root span ``enhance`` and a child span per stage,
-named after the stage. Duration histograms carry the trace id as an
+named after the stage. The application opens the root with ``request()``
+and gets the trace id back for its response headers; a caller that opens
+none gets one from ``clip()``. Duration histograms carry the trace id as an
 exemplar, so a slow bucket on a dashboard links straight to a trace.
 Nothing here may break a clip: every failure is logged and swallowed.
 """
@@ -15,8 +17,9 @@ from contextlib import contextmanager
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from enhancement.fallbacks import FALLBACK_PATHS
+from enhancement.pipeline import MODEL_BREAKER
 from enhancement.resilience import BREAKER_STATE_VALUE, BreakerState
-from enhancement.pipeline import FALLBACK_PATHS, MODEL_BREAKER
 from enhancement.result import PATTERN_KINDS, STAGES, ClipResult, Outcome, StageRecord
 from exporter.metrics import Metrics
 
@@ -58,16 +61,33 @@ class TelemetryObserver:
         initialise_label_sets(metrics)
 
     @contextmanager
-    def clip(self, result: ClipResult) -> Iterator[None]:
+    def request(self) -> Iterator[str | None]:
+        """The root span of one request; yields its trace id (None when spans are not recorded)."""
         with self.tracer.start_as_current_span(ROOT_SPAN, record_exception=False, set_status_on_exception=False) as span:
-            result.trace_id = _trace_id(span)
-            span.set_attribute("enhancement.clip_id", result.clip_id)
-            self.metrics.inflight.inc()
+            yield _trace_id(span)
+
+    @contextmanager
+    def clip(self, result: ClipResult) -> Iterator[None]:
+        if trace.get_current_span().get_span_context().is_valid:
+            yield from self._clip(result)
+        else:
+            with self.request():
+                yield from self._clip(result)
+
+    def _clip(self, result: ClipResult) -> Iterator[None]:
+        span = trace.get_current_span()
+        span.set_attribute("enhancement.clip_id", result.clip_id)
+        self.metrics.inflight.inc()
+        try:
+            yield
+        finally:
+            self.metrics.inflight.dec()
+            self._finish_root(span, result)
+            # The outcome is final here, and the root span still current: its trace id is the exemplar.
             try:
-                yield
-            finally:
-                self.metrics.inflight.dec()
-                self._finish_root(span, result)
+                self._record_clip(result, _trace_id(span))
+            except Exception:
+                logger.exception("clip telemetry failed for %s", result.clip_id)
 
     @staticmethod
     def _finish_root(span: trace.Span, result: ClipResult) -> None:
@@ -121,16 +141,10 @@ class TelemetryObserver:
         except Exception:
             logger.exception("stage telemetry failed for %s", record.name)
 
-    def clip_finished(self, result: ClipResult) -> None:
-        try:
-            self._record_clip(result)
-        except Exception:
-            logger.exception("clip telemetry failed for %s", result.clip_id)
-
-    def _record_clip(self, result: ClipResult) -> None:
+    def _record_clip(self, result: ClipResult, trace_id: str | None) -> None:
         m = self.metrics
         m.requests.labels(outcome=result.outcome.value).inc()
-        m.request_duration.observe(result.processing_s, exemplar=_exemplar(result.trace_id))
+        m.request_duration.observe(result.processing_s, exemplar=_exemplar(trace_id))
         if result.outcome is Outcome.REJECTED:
             return
         if result.audio_duration_s > 0:
@@ -149,7 +163,7 @@ class TelemetryObserver:
             m.output_snr.observe(result.quality.output_snr_db)
             for dimension, score in (result.quality.dnsmos or {}).items():
                 m.dnsmos.labels(dimension=dimension).observe(score)
-        if result.outcome in (Outcome.SUCCESS, Outcome.DEGRADED):
+        if result.outcome.produced_audio:
             good = (
                 result.outcome is Outcome.SUCCESS
                 and result.quality is not None
@@ -159,9 +173,9 @@ class TelemetryObserver:
             )
             m.output_quality.labels(verdict="good" if good else "poor").inc()
 
-    def breaker_transition(self, breaker: str, to_state: str) -> None:
+    def breaker_transition(self, breaker: str, to_state: BreakerState) -> None:
         try:
-            self.metrics.breaker_state.labels(breaker=breaker).set(BREAKER_STATE_VALUE[BreakerState(to_state)])
-            self.metrics.breaker_transitions.labels(breaker=breaker, to_state=to_state).inc()
+            self.metrics.breaker_state.labels(breaker=breaker).set(BREAKER_STATE_VALUE[to_state])
+            self.metrics.breaker_transitions.labels(breaker=breaker, to_state=to_state.value).inc()
         except Exception:
             logger.exception("breaker telemetry failed")

@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from enhancement.config import WorkerConfig, load_config
-from enhancement.training import corpus
+from worker.settings import Settings, load_settings
+from recipes import corpus
 
 RATE = corpus.SAMPLE_RATE_HZ
 
@@ -34,8 +34,8 @@ def speech(espeak) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def default_config() -> WorkerConfig:
-    return load_config(environ={})
+def default_config() -> Settings:
+    return load_settings(environ={})
 
 
 @pytest.fixture(scope="session")

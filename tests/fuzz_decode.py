@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from enhancement.config import AudioLimits
 from enhancement.decode import decode_bytes
 from enhancement.errors import InvalidAudio
-from hostile_corpus import _speechlike, _wav
+from helpers.hostile_corpus import _speechlike, _wav
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=4096))

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.testing.worker import LiveWorker
+from helpers.worker import LiveWorker
 
 TOKEN = "tok-contract-test"
 EXAMPLES_PER_OPERATION = 50

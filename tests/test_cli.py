@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from audio_files import hostile_inputs
-from exporter import cli
+from helpers.audio_files import hostile_inputs
+from worker import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -103,14 +103,14 @@ def test_sigterm_mid_batch_finishes_the_clip_in_progress_and_leaves_nothing_half
 
     import soundfile as sf
 
-    from exporter import loadgen
+    from ops import loadgen
 
     inputs, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
     inputs.mkdir()
     clips = loadgen.load_corpus(None, count=40, seconds=5.0)
     for index, clip in enumerate(clips):
         (inputs / f"clip{index:02d}.wav").write_bytes(clip)
-    batch = subprocess.Popen([sys.executable, "-m", "exporter.cli", "enhance", str(inputs), "--out", str(out), "--report", str(report)],
+    batch = subprocess.Popen([sys.executable, "-m", "worker.cli", "enhance", str(inputs), "--out", str(out), "--report", str(report)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not list(out.rglob("*.wav")):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from audio_files import hostile_inputs, noise, wav_bytes
+from helpers.audio_files import hostile_inputs, noise, wav_bytes
 from enhancement.config import AudioLimits
 from enhancement.decode import MODEL_SAMPLE_RATE_HZ, decode_bytes, decode_file
 from enhancement.errors import InvalidAudio

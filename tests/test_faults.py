@@ -1,4 +1,4 @@
-"""The test-only fault switch: off unless armed by the environment, and each mode does what it says."""
+"""The fault switch: off unless a setting arms it, and each mode does what it says."""
 
 import threading
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from enhancement.errors import ModelError
-from exporter import faults
+from worker import faults
 
 
 class Echo:
@@ -16,13 +16,18 @@ class Echo:
         return samples * 2
 
 
-def test_the_switch_is_off_unless_the_environment_arms_it(monkeypatch, tmp_path):
-    monkeypatch.delenv(faults.ENV_FAULT_FILE, raising=False)
-    inner = Echo()
-    assert faults.arm_from_environment(inner) is inner
-    monkeypatch.setenv(faults.ENV_FAULT_FILE, str(tmp_path / "fault"))
-    assert isinstance(faults.arm_from_environment(inner), faults.FaultSwitch)
-    assert faults.arm_from_environment(None) is None
+def test_the_switch_is_off_unless_a_setting_arms_it(tmp_path):
+    from worker.runtime import Runtime
+    from worker.settings import load_settings
+
+    plain = Runtime(load_settings(environ={}), enhancer=Echo())
+    armed = Runtime(load_settings(environ={"ENHANCEMENT_FAULTS__CONTROL_FILE": str(tmp_path / "fault")}), enhancer=Echo())
+    try:
+        assert isinstance(plain.pipeline.enhancer, Echo)
+        assert isinstance(armed.pipeline.enhancer, faults.FaultSwitch)
+    finally:
+        plain.shutdown()
+        armed.shutdown()
 
 
 def test_raise_makes_the_model_raise_and_clearing_the_file_lets_calls_through(tmp_path):

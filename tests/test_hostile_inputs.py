@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from enhancement.config import load_config
-from exporter import cli
-from exporter.runtime import Runtime
-from exporter.service import create_app
-from hostile_corpus import cases
+from worker.settings import load_settings
+from worker import cli
+from worker.runtime import Runtime
+from worker.api.app import create_app
+from helpers.hostile_corpus import cases
 
 CASES = cases()
 
@@ -25,7 +25,7 @@ def test_the_corpus_is_broad():
 
 @pytest.fixture(scope="module")
 def client(loaded_enhancer):
-    runtime = Runtime(load_config(environ={}), enhancer=loaded_enhancer, span_exporter=InMemorySpanExporter())
+    runtime = Runtime(load_settings(environ={}), enhancer=loaded_enhancer, span_exporter=InMemorySpanExporter())
     with TestClient(create_app(runtime)) as test_client:
         yield test_client, runtime
 
@@ -80,7 +80,7 @@ HOSTILE_NAMES = [
 
 @pytest.fixture(scope="module")
 def speech_like_wav() -> bytes:
-    from exporter import loadgen
+    from ops import loadgen
 
     return loadgen.load_corpus(None, count=1, seconds=1.0)[0]
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 from prometheus_client import generate_latest
 
-from audio_files import wav_bytes
+from helpers.audio_files import wav_bytes
 from enhancement.model import MetricGanEnhancer
 from enhancement.pipeline import Pipeline
 from enhancement.result import STAGES
-from telemetry_fixtures import fresh_telemetry
+from helpers.telemetry_fixtures import fresh_telemetry
 
 
 @pytest.fixture

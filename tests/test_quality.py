@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from enhancement import quality
-from enhancement.training import corpus
+from recipes import corpus, evaluation
 
 RATE = corpus.SAMPLE_RATE_HZ
 
@@ -42,7 +42,7 @@ def test_dnsmos_scores_clean_speech_above_noise(speech):
 
 def test_reference_metrics_rank_clean_above_noisy(speech):
     noisy = corpus.mix_at_snr(speech, corpus.noise(np.random.default_rng(3), "pink", len(speech)), 5.0)
-    pesq_clean, stoi_clean = quality.reference_metrics(speech, speech, RATE)
-    pesq_noisy, stoi_noisy = quality.reference_metrics(speech, noisy, RATE)
+    pesq_clean, stoi_clean = evaluation.reference_metrics(speech, speech, RATE)
+    pesq_noisy, stoi_noisy = evaluation.reference_metrics(speech, noisy, RATE)
     assert pesq_clean > 4.0 and stoi_clean > 0.99
     assert pesq_noisy < pesq_clean and stoi_noisy < stoi_clean

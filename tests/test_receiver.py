@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from exporter.receiver import MISSING_HEARTBEAT_ALERT, Receiver
+from ops.receiver import MISSING_HEARTBEAT_ALERT, Receiver
 
 WATCHDOG = {"status": "firing", "receiver": "heartbeat", "alerts": [{"status": "firing", "labels": {"alertname": "Watchdog"}}]}
 

@@ -6,14 +6,14 @@ import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from audio_files import wav_bytes
-from enhancement.config import load_config
-from exporter.runtime import Runtime
-from exporter.service import create_app
+from helpers.audio_files import wav_bytes
+from worker.settings import load_settings
+from worker.runtime import Runtime
+from worker.api.app import create_app
 
 
 def make_client(enhancer=None, environ=None, exporter=None):
-    config = load_config(environ=environ or {})
+    config = load_settings(environ=environ or {})
     runtime = Runtime(config, enhancer=enhancer, span_exporter=exporter or InMemorySpanExporter())
     return TestClient(create_app(runtime)), runtime
 
@@ -27,7 +27,7 @@ def service(loaded_enhancer):
 
 @pytest.fixture(scope="module")
 def clip(espeak):
-    from enhancement.training import corpus
+    from recipes import corpus
 
     pair = corpus.held_out_pair(21, voice="en-029+m5", noise_kind="fan", snr_db=10.0, seconds=3.0)
     return wav_bytes(pair.noisy)
@@ -176,7 +176,7 @@ def test_unauthenticated_endpoints_name_no_secret_and_no_path(loaded_enhancer, c
         exposed = {path: client.get(path, headers={"accept": accept}).text
                    for path, accept in [("/metrics", "text/plain"), ("/metrics", "application/openmetrics-text"),
                                         ("/healthz", "*/*"), ("/readyz", "*/*"), ("/openapi.json", "*/*")]}
-    forbidden = ["tok-9f8e7d6c5b4a", "tok-wrong", str(secret_dir), str(runtime.config.model.source), str(tmp_path),
+    forbidden = ["tok-9f8e7d6c5b4a", "tok-wrong", str(secret_dir), str(runtime.settings.model.source), str(tmp_path),
                  str(Path.home()), str(Path(__file__).resolve().parents[1])]
     for path, text in exposed.items():
         assert text, path

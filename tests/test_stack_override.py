@@ -4,7 +4,7 @@ import yaml
 
 import pytest
 
-from exporter.stack import ALERTMANAGER_DIR, PROMETHEUS_DIR, compose_flags, local_alertmanager_config, local_prometheus_config
+from ops.stack import ALERTMANAGER_DIR, PROMETHEUS_DIR, compose_flags, local_alertmanager_config, local_prometheus_config
 
 PORTS = {"worker": 18080, "prometheus": 19090, "alertmanager": 19093}
 

@@ -7,21 +7,22 @@ from opentelemetry.trace import StatusCode
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 
-from audio_files import wav_bytes
+from helpers.audio_files import wav_bytes
 from enhancement.pipeline import Pipeline
 from enhancement.result import STAGES
 from exporter.metrics import create_metrics
 from exporter.telemetry import TelemetryObserver
 from exporter.tracing import create_tracer_provider
-from exporter.testing.otlp import OtlpReceiver
-from telemetry_fixtures import fresh_telemetry
+from helpers.otlp import OtlpReceiver
+from helpers.telemetry_fixtures import fresh_telemetry
 
 
 def test_one_trace_per_clip_with_a_child_span_per_stage(default_config, loaded_enhancer, speech):
     t = fresh_telemetry()
     pipe = Pipeline(default_config, loaded_enhancer, observer=t.observer)
     try:
-        result = pipe.process_bytes(wav_bytes(speech, rate=16000)).result
+        with t.observer.request() as trace_id:
+            pipe.process_bytes(wav_bytes(speech, rate=16000))
     finally:
         pipe.close()
     spans = t.spans.get_finished_spans()
@@ -30,7 +31,7 @@ def test_one_trace_per_clip_with_a_child_span_per_stage(default_config, loaded_e
     assert [s.name for s in sorted(children, key=lambda s: s.start_time)] == list(STAGES)
     assert all(s.parent.span_id == root.context.span_id for s in children)
     assert {s.context.trace_id for s in spans} == {root.context.trace_id}
-    assert format(root.context.trace_id, "032x") == result.trace_id
+    assert format(root.context.trace_id, "032x") == trace_id
     assert root.attributes["enhancement.outcome"] == "success"
     assert root.attributes["enhancement.audio_duration_s"] == pytest.approx(6.0, abs=0.01)
     assert root.attributes["enhancement.input_sample_rate_hz"] == 16000
@@ -86,9 +87,11 @@ def test_spans_reach_a_real_otlp_receiver_and_exemplars_match_them(default_confi
         metrics = create_metrics(registry)
         provider, exported = create_tracer_provider(metrics)
         assert exported
-        pipe = Pipeline(default_config, loaded_enhancer, observer=TelemetryObserver(metrics, provider.get_tracer("t")))
+        observer = TelemetryObserver(metrics, provider.get_tracer("t"))
+        pipe = Pipeline(default_config, loaded_enhancer, observer=observer)
         try:
-            result = pipe.process_bytes(wav_bytes(speech)).result
+            with observer.request() as trace_id:
+                pipe.process_bytes(wav_bytes(speech))
         finally:
             pipe.close()
         provider.force_flush()
@@ -99,14 +102,14 @@ def test_spans_reach_a_real_otlp_receiver_and_exemplars_match_them(default_confi
     assert {service for service, _ in spans} == {"enhancement-test"}
     received = [span for _, span in spans]
     [root] = [s for s in received if s.name == "enhance"]
-    assert root.trace_id.hex() == result.trace_id
+    assert root.trace_id.hex() == trace_id
     assert sorted(s.name for s in received if s.parent_span_id == root.span_id) == sorted(STAGES)
     attributes = {a.key: a.value for a in root.attributes}
     assert attributes["enhancement.outcome"].string_value == "success"
 
     exposition = openmetrics(registry).decode()
     exemplar_ids = set(__import__("re").findall(r'# \{trace_id="([0-9a-f]{32})"\}', exposition))
-    assert result.trace_id in exemplar_ids
+    assert trace_id in exemplar_ids
     assert exemplar_ids <= {s.trace_id.hex() for s in received}
 
 
@@ -122,7 +125,8 @@ def test_an_unreachable_collector_changes_nothing_for_clips_and_is_counted(defau
     registry = CollectorRegistry()
     metrics = create_metrics(registry)
     provider, _ = create_tracer_provider(metrics)
-    pipe = Pipeline(default_config, loaded_enhancer, observer=TelemetryObserver(metrics, provider.get_tracer("t")))
+    observer = TelemetryObserver(metrics, provider.get_tracer("t"))
+    pipe = Pipeline(default_config, loaded_enhancer, observer=observer)
     try:
         results = [pipe.process_bytes(wav_bytes(speech)).result for _ in range(2)]
     finally:
@@ -152,7 +156,8 @@ def test_a_hung_exporter_never_blocks_a_clip(default_config, loaded_enhancer, sp
     registry = CollectorRegistry()
     metrics = create_metrics(registry)
     provider, _ = create_tracer_provider(metrics, Hung())
-    pipe = Pipeline(default_config, loaded_enhancer, observer=TelemetryObserver(metrics, provider.get_tracer("t")))
+    observer = TelemetryObserver(metrics, provider.get_tracer("t"))
+    pipe = Pipeline(default_config, loaded_enhancer, observer=observer)
     clip = wav_bytes(speech[:16000])
     try:
         outcomes = [pipe.process_bytes(clip).result.outcome.value]
@@ -173,7 +178,8 @@ def test_an_exporter_that_raises_is_counted_not_propagated(default_config, loade
     registry = CollectorRegistry()
     metrics = create_metrics(registry)
     provider, _ = create_tracer_provider(metrics, Broken())
-    pipe = Pipeline(default_config, loaded_enhancer, observer=TelemetryObserver(metrics, provider.get_tracer("t")))
+    observer = TelemetryObserver(metrics, provider.get_tracer("t"))
+    pipe = Pipeline(default_config, loaded_enhancer, observer=observer)
     try:
         assert pipe.process_bytes(wav_bytes(speech)).result.outcome.value == "success"
     finally:
@@ -201,16 +207,17 @@ def test_logs_written_during_a_clip_carry_its_trace_id(default_config, speech):
     handler = logging.StreamHandler(stream)
     handler.addFilter(TraceContextFilter())
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("enhancement.pipeline")
+    logger = logging.getLogger("enhancement.fallbacks")
     logger.addHandler(handler)
     t = fresh_telemetry()
     pipe = Pipeline(default_config, Raising(), observer=t.observer)
     try:
-        result = pipe.process_bytes(wav_bytes(speech)).result
+        with t.observer.request() as trace_id:
+            pipe.process_bytes(wav_bytes(speech))
     finally:
         pipe.close()
         logger.removeHandler(handler)
     entries = [json.loads(line) for line in stream.getvalue().splitlines()]
     warning = next(e for e in entries if "falling back" in e["message"])
-    assert warning["trace_id"] == result.trace_id and warning["level"] == "WARNING"
+    assert warning["trace_id"] == trace_id and warning["level"] == "WARNING"
     assert len(warning["span_id"]) == 16

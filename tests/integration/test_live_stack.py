@@ -23,10 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exporter import loadgen
-from exporter.receiver import MISSING_HEARTBEAT_ALERT
-from exporter.stack import LocalStack
-from exporter.testing.otlp import OtlpReceiver
+from ops import loadgen
+from ops.receiver import MISSING_HEARTBEAT_ALERT
+from ops.stack import LocalStack
+from helpers.otlp import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
@@ -118,7 +118,7 @@ def stack(tmp_path_factory):
     fault = workdir / "fault"
     collector = OtlpReceiver().start()
     live = LocalStack(workdir, worker_env={
-        "WORKER_TEST_FAULT_FILE": str(fault),
+        "ENHANCEMENT_FAULTS__CONTROL_FILE": str(fault),
         "ENHANCEMENT_MODEL__BREAKER__RECOVERY_TIMEOUT_SECONDS": "5",
         "ENHANCEMENT_MODEL__TIMEOUT_SECONDS": str(MODEL_DEADLINE_SECONDS),
         "ENHANCEMENT_QUALITY__DNSMOS_SAMPLE_RATIO": "0.5",

@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 
-from exporter import loadgen
-from exporter.testing.worker import LiveWorker
-from exporter.testing.otlp import OtlpReceiver
+from ops import loadgen
+from helpers.worker import LiveWorker
+from helpers.otlp import OtlpReceiver
 
 # The metric catalogue, as exposed (counters with _total, histograms by their _count).
 CATALOGUE = [

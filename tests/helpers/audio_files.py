@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import struct
 
 import numpy as np
-import soundfile as sf
+from enhancement.encode import audio_bytes
 
 
 def wav_bytes(samples: np.ndarray, rate: int = 16_000, subtype: str = "PCM_16", fmt: str = "WAV") -> bytes:
-    buffer = io.BytesIO()
-    sf.write(buffer, samples, rate, format=fmt, subtype=subtype)
-    return buffer.getvalue()
+    return audio_bytes(samples, rate, fmt, subtype)
 
 
 def noise(seconds: float, rate: int = 16_000, channels: int = 1, level: float = 0.1, seed: int = 0) -> np.ndarray:

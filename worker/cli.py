@@ -17,11 +17,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from enhancement.config import WorkerConfig, load_config
 from enhancement.decode import AUDIO_SUFFIXES
 from enhancement.errors import EnhancementError
 from enhancement.result import STAGES, ClipResult, Outcome
-from exporter.receiver import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+from ops.receiver import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+from worker.settings import Settings, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -114,7 +114,7 @@ def _progress(total: int):
     return tqdm(total=total, unit="clip", file=sys.stderr, disable=None, dynamic_ncols=True)
 
 
-def command_enhance(args: argparse.Namespace, config: WorkerConfig) -> int:
+def command_enhance(args: argparse.Namespace, config: Settings) -> int:
     from enhancement.pipeline import Pipeline
 
     suffix = "." + config.output.format
@@ -150,8 +150,8 @@ def command_enhance(args: argparse.Namespace, config: WorkerConfig) -> int:
     return EXIT_USAGE if Outcome.REJECTED in outcomes else EXIT_OK
 
 
-def command_check_config(args: argparse.Namespace, config: WorkerConfig) -> int:
-    from exporter.readiness import production_report
+def command_check_config(args: argparse.Namespace, config: Settings) -> int:
+    from worker.readiness import production_report
 
     checks = production_report(config)
     width = max(len(c.name) for c in checks)
@@ -162,11 +162,11 @@ def command_check_config(args: argparse.Namespace, config: WorkerConfig) -> int:
     return EXIT_OK if ready else EXIT_FAILED
 
 
-def command_serve(args: argparse.Namespace, config: WorkerConfig) -> int:
+def command_serve(args: argparse.Namespace, config: Settings) -> int:
     import uvicorn
 
-    from exporter.runtime import Runtime
-    from exporter.service import create_app
+    from worker.api.app import create_app
+    from worker.runtime import Runtime
 
     runtime = Runtime(config)
     app = create_app(runtime)
@@ -178,8 +178,8 @@ def command_serve(args: argparse.Namespace, config: WorkerConfig) -> int:
     return EXIT_OK
 
 
-def command_loadgen(args: argparse.Namespace, config: WorkerConfig) -> int:
-    from exporter import loadgen
+def command_loadgen(args: argparse.Namespace, config: Settings) -> int:
+    from ops import loadgen
 
     clips = loadgen.load_corpus(args.corpus)
     token = args.token_file.read_text().strip() if args.token_file else None
@@ -188,8 +188,8 @@ def command_loadgen(args: argparse.Namespace, config: WorkerConfig) -> int:
     return EXIT_OK if report.statuses.get(200) else EXIT_FAILED
 
 
-def command_receiver(args: argparse.Namespace, config: WorkerConfig) -> int:
-    from exporter.receiver import Receiver
+def command_receiver(args: argparse.Namespace, config: Settings) -> int:
+    from ops.receiver import Receiver
 
     receiver = Receiver(args.host, args.port, log_path=args.log, heartbeat_timeout_s=args.heartbeat_timeout)
     print(f"receiving Alertmanager notifications at {receiver.url}", flush=True)
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(args.log_level, args.log_format)
     try:
-        config = load_config(args.config)
+        config = load_settings(args.config)
         return args.handler(args, config)
     except UsageError as exc:
         print(f"enhancement-worker: {exc}", file=sys.stderr)

@@ -7,7 +7,6 @@ up as queueing and 429s rather than as a politely reduced offered load.
 
 from __future__ import annotations
 
-import io
 import sys
 import threading
 import time
@@ -17,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from enhancement.decode import AUDIO_SUFFIXES
+from enhancement.encode import audio_bytes
 
 RATE_HZ = 16_000
 
@@ -34,9 +33,7 @@ def synthetic_clip(rng: np.random.Generator, seconds: float) -> bytes:
     syllables = np.clip(np.sin(2 * np.pi * rng.uniform(2, 5) * t), 0, None) ** 2
     clean = voiced * syllables
     noisy = clean / np.max(np.abs(clean)) * 0.3 + rng.standard_normal(n) * 0.3 * 10 ** (-rng.uniform(0, 20) / 20) * 0.3
-    buffer = io.BytesIO()
-    sf.write(buffer, noisy.astype(np.float32), RATE_HZ, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+    return audio_bytes(noisy.astype(np.float32), RATE_HZ)
 
 
 def load_corpus(folder: Path | None, *, count: int = 8, seconds: float = 5.0, seed: int = 0) -> list[bytes]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from exporter import cli
+from worker import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -19,7 +19,7 @@ def main() -> int:
     if code != cli.EXIT_OK:
         return code
     print(f"listen: {', '.join(str(p.relative_to(ROOT)) for p in sorted(OUTPUT.rglob('*.wav')))}\n")
-    from exporter.stack import run_demo
+    from ops.stack import run_demo
 
     return run_demo()
 

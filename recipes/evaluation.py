@@ -144,3 +144,12 @@ def score_detections(
                     break
         scores[kind] = DetectionScore(kind, hits, len(predicted) - len(matched), len(actual) - hits)
     return scores
+
+
+def reference_metrics(clean: np.ndarray, enhanced: np.ndarray, rate: int) -> tuple[float, float]:
+    """PESQ-wb and STOI against a clean reference (evaluation only)."""
+    from pesq import pesq
+    from pystoi import stoi
+
+    n = min(len(clean), len(enhanced))
+    return float(pesq(rate, clean[:n], enhanced[:n], "wb")), float(stoi(clean[:n], enhanced[:n], rate, extended=False))

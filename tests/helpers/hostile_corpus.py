@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_files import wav_bytes
+from .audio_files import wav_bytes
 
 RATE = 16_000
 

@@ -1,7 +1,7 @@
 """Measure a checkpoint on held-out synthetic speech (voices and noise kinds unseen in training).
 
 Usage:
-    python -m enhancement.training.evaluate --model enhancement/checkpoints/metricgan-plus-synth --snr 5
+    python -m recipes.evaluate --model enhancement/checkpoints/metricgan-plus-synth --snr 5
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from enhancement import spectral
-from enhancement.evaluation import si_snr_db
+from recipes.evaluation import si_snr_db
 from enhancement.model import MetricGanEnhancer
-from enhancement.quality import reference_metrics
-from enhancement.training import corpus
+from recipes.evaluation import reference_metrics
+from recipes import corpus
 
 EVAL_SEED = 7
 

@@ -7,11 +7,26 @@ from dataclasses import dataclass
 
 import psutil
 
-from enhancement.config import WorkerConfig
+from worker.settings import Settings
 from enhancement.errors import EnhancementError
 
 # The model, torch and a handful of clips in flight fit in well under this.
 MIN_AVAILABLE_MEMORY_BYTES = 1024**3
+
+
+@dataclass(frozen=True)
+class MemoryReading:
+    """The one memory check, shared by /readyz and check-config."""
+
+    available_bytes: int
+
+    @property
+    def enough(self) -> bool:
+        return self.available_bytes >= MIN_AVAILABLE_MEMORY_BYTES
+
+
+def read_memory() -> MemoryReading:
+    return MemoryReading(psutil.virtual_memory().available)
 
 
 @dataclass(frozen=True)
@@ -22,7 +37,7 @@ class Check:
     required: bool = True
 
 
-def _model_check(config: WorkerConfig) -> list[Check]:
+def _model_check(config: Settings) -> list[Check]:
     from enhancement.model import MetricGanEnhancer, resolve_device
 
     checks = []
@@ -53,15 +68,15 @@ def _telemetry_check() -> Check:
     )
 
 
-def production_report(config: WorkerConfig) -> list[Check]:
+def production_report(config: Settings) -> list[Check]:
     checks = [Check("config valid", True, "all settings within range")]
     checks += _model_check(config)
-    available = psutil.virtual_memory().available
+    memory = read_memory()
     checks.append(
         Check(
             "memory enough",
-            available >= MIN_AVAILABLE_MEMORY_BYTES,
-            f"{available / 1024**3:.1f} GiB available, {MIN_AVAILABLE_MEMORY_BYTES / 1024**3:.0f} GiB needed",
+            memory.enough,
+            f"{memory.available_bytes / 1024**3:.1f} GiB available, {MIN_AVAILABLE_MEMORY_BYTES / 1024**3:.0f} GiB needed",
         )
     )
     token_file = config.service.auth_token_file

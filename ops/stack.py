@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from exporter.receiver import Receiver
+from ops.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -115,7 +115,7 @@ class LocalStack:
         (self.workdir / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config, sort_keys=False))
 
         env = {**os.environ, "OTEL_TRACES_EXPORTER": "none", **self.worker_env}
-        self._spawn("worker", [sys.executable, "-m", "exporter.cli", "--log-level", "INFO", "--log-format", "json",
+        self._spawn("worker", [sys.executable, "-m", "worker.cli", "--log-level", "INFO", "--log-format", "json",
                                "serve", "--host", "127.0.0.1", "--port", str(self.ports["worker"])], env)
         self._spawn("alertmanager", [alertmanager_binary(), f"--config.file={self.workdir / 'alertmanager.yml'}",
                                      f"--storage.path={self.workdir / 'alertmanager-data'}",
@@ -183,7 +183,7 @@ class LocalStack:
 
 def run_demo(rate: float = 1.0) -> int:
     """`make demo`: the stack plus a loadgen, until Ctrl-C."""
-    from exporter import loadgen
+    from ops import loadgen
 
     workdir = Path(tempfile.mkdtemp(prefix="enhancement-stack-"))
     stack = LocalStack(workdir)

@@ -12,7 +12,7 @@ The first term is MetricGAN's spectral pre-training loss; the second pushes
 the resynthesised waveform (noisy phase, as at inference) toward the clean one.
 
 Usage:
-    python -m enhancement.training.train_metricgan --out enhancement/checkpoints/metricgan-plus-synth
+    python -m recipes.train_metricgan --out enhancement/checkpoints/metricgan-plus-synth
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from enhancement.training import corpus
+from recipes import corpus
 
 SEED = 20261123
 CLIP_SECONDS = 3.0

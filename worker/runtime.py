@@ -16,21 +16,23 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from enhancement.config import WorkerConfig
-from enhancement.errors import ModelUnavailable
+from enhancement.errors import ModelUnavailable, Reason
 from enhancement.model import MODEL_NAME, MetricGanEnhancer
-from enhancement.pipeline import Enhancer, Pipeline, Processed
+from enhancement.pipeline import MODEL_BREAKER, Enhancer, Pipeline
 from enhancement.resilience import BREAKER_STATE_VALUE, BreakerState
-from exporter.faults import arm_from_environment
-from exporter.jobs import WorkQueue
 from exporter.metrics import Metrics, create_metrics
 from exporter.resources import GpuCollector, SystemCollector
 from exporter.telemetry import TelemetryObserver
 from exporter.tracing import create_tracer_provider, shutdown_tracing
+from worker.api.errors import ApiReason, ServiceError
+from worker.jobs import Job, QueueFull, Traced, WorkQueue
+from worker.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_SECONDS = 60.0
+# A client told to come back should wait about one clip's processing time.
+RETRY_AFTER_SECONDS = 2
 
 try:
     VERSION = version("enhancement-worker")
@@ -41,13 +43,13 @@ except PackageNotFoundError:  # running from a source tree without installing
 class Runtime:
     def __init__(
         self,
-        config: WorkerConfig,
+        settings: Settings,
         *,
         registry: CollectorRegistry | None = None,
         span_exporter: SpanExporter | None = None,
         enhancer: Enhancer | None = None,
     ) -> None:
-        self.config = config
+        self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics: Metrics = create_metrics(self.registry)
         ProcessCollector(registry=self.registry)
@@ -63,45 +65,63 @@ class Runtime:
         if enhancer is None:
             enhancer = self._load_model()
         else:
-            self.metrics.model_loaded.labels(model=getattr(enhancer, "name", MODEL_NAME)).set(1)
-        enhancer = arm_from_environment(enhancer)
+            self.metrics.model_loaded.labels(model=enhancer.name).set(1)
+        if enhancer is not None and settings.faults.control_file is not None:
+            from worker.faults import FaultSwitch  # only a fault-injection run imports it
+
+            enhancer = FaultSwitch(enhancer, settings.faults.control_file)
         device = getattr(enhancer, "device", None) or "cpu"
         self.metrics.build_info.info({"version": VERSION, "model": MODEL_NAME, "device": device})
 
-        self.pipeline = Pipeline(config, enhancer, observer=self.observer) if enhancer is not None else None
-        self.metrics.breaker_state.labels(breaker="model").set(BREAKER_STATE_VALUE[BreakerState.CLOSED])
+        service = settings.service
+        self.pipeline = (
+            Pipeline(settings, enhancer, observer=self.observer, model_concurrency=service.workers) if enhancer is not None else None
+        )
+        self.metrics.breaker_state.labels(breaker=MODEL_BREAKER).set(BREAKER_STATE_VALUE[BreakerState.CLOSED])
         self.queue = WorkQueue(
             self._process,
-            capacity=config.service.queue_capacity,
-            workers=config.service.workers,
-            retention_s=config.service.job_retention_seconds,
-            max_retained_jobs=config.service.job_retention_max_jobs,
-            max_retained_bytes=config.service.job_retention_max_bytes,
+            capacity=service.queue_capacity,
+            workers=service.workers,
+            retention_s=service.job_retention_seconds,
+            max_retained_jobs=service.job_retention_max_jobs,
+            max_retained_bytes=service.job_retention_max_bytes,
         )
-        self.metrics.queue_capacity.set(config.service.queue_capacity)
+        self.metrics.queue_capacity.set(service.queue_capacity)
         self.metrics.queue_depth.set_function(lambda: self.queue.depth)
 
     def _load_model(self) -> MetricGanEnhancer | None:
-        enhancer = MetricGanEnhancer(self.config.model.source, self.config.model.device)
+        enhancer = MetricGanEnhancer(self.settings.model.source, self.settings.model.device)
         try:
             enhancer.load()
         except ModelUnavailable as exc:
             logger.error("model not loaded: %s", exc)
-            self.model_error = exc.reason
+            self.model_error = exc.reason.value
             self.metrics.model_loaded.labels(model=MODEL_NAME).set(0)
             return None
         self.metrics.model_loaded.labels(model=MODEL_NAME).set(1)
         self.metrics.model_load_duration.set(enhancer.load_seconds or 0.0)
         return enhancer
 
-    def process_now(self, data: bytes) -> Processed:
+    def admit(self, data: bytes, *, retain: bool) -> Job:
+        """Queue a clip, or refuse it with the HTTP error that says why."""
+        if self.pipeline is None:
+            message = f"model not loaded ({self.model_error or Reason.MODEL_UNAVAILABLE.value}); see the worker's log"
+            raise ServiceError(503, Reason.MODEL_UNAVAILABLE, message)
+        try:
+            return self.queue.submit(data, retain=retain)
+        except QueueFull as exc:
+            status, reason = (503, ApiReason.DRAINING) if exc.draining else (429, ApiReason.QUEUE_FULL)
+            raise ServiceError(status, reason, str(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+
+    def process_now(self, data: bytes) -> Traced:
         """Process on the caller's thread, outside the queue: for inputs that are refused at once."""
         return self._process(data, uuid.uuid4().hex, "")
 
-    def _process(self, data: bytes, clip_id: str, source: str) -> Processed:
+    def _process(self, data: bytes, clip_id: str, source: str) -> Traced:
         if self.pipeline is None:
             raise ModelUnavailable(self.model_error or "model not loaded")
-        return self.pipeline.process_bytes(data, clip_id=clip_id, source=source)
+        with self.observer.request() as trace_id:
+            return Traced(self.pipeline.process_bytes(data, clip_id=clip_id, source=source), trace_id)
 
     @property
     def ready(self) -> bool:
@@ -114,4 +134,3 @@ class Runtime:
         if self.pipeline is not None:
             self.pipeline.close()
         shutdown_tracing(self.tracer_provider)
-

@@ -4,9 +4,10 @@ Admission is immediate: a full queue refuses with QueueFull rather than
 letting callers pile up, which is what keeps latency bounded for admitted work.
 
 Finished jobs are kept for /v1/jobs clients to collect, and only theirs: a
-synchronous request has its answer already. Kept jobs are bounded three ways
-(age, count and bytes of output, oldest finished dropped first), so memory
-does not grow with request rate.
+synchronous request has its answer already. Kept jobs are bounded three ways,
+oldest finished dropped first: by age (a janitor thread drops expired jobs
+even when no request comes), by count, and by bytes of output (checked each
+time a job finishes, so the budget holds at every moment).
 """
 
 from __future__ import annotations
@@ -20,10 +21,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from enhancement.errors import QueueFull
 from enhancement.pipeline import Processed
 
 logger = logging.getLogger(__name__)
+
+# The janitor looks for expired jobs this often at most; retention is minutes, so seconds late is fine.
+MAX_SWEEP_INTERVAL_SECONDS = 10.0
+
+
+class QueueFull(Exception):
+    """The queue cannot take another clip: it is full, or the worker is draining."""
+
+    def __init__(self, message: str, *, draining: bool = False) -> None:
+        super().__init__(message)
+        self.draining = draining
 
 
 class JobState(str, Enum):
@@ -32,22 +43,33 @@ class JobState(str, Enum):
     DONE = "done"
 
 
+@dataclass(frozen=True)
+class Traced:
+    """A processed clip and the trace it was processed under."""
+
+    processed: Processed
+    trace_id: str | None = None
+
+
 @dataclass
 class Job:
     id: str
     data: bytes | None
     source: str
-    created_s: float
     state: JobState = JobState.QUEUED
-    processed: Processed | None = None
+    answer: Traced | None = None
     finished_s: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def output_bytes(self) -> int:
+        return len(self.answer.processed.encoded or b"") if self.answer is not None else 0
 
 
 class WorkQueue:
     def __init__(
         self,
-        process: Callable[[bytes, str, str], Processed],
+        process: Callable[[bytes, str, str], Traced],
         *,
         capacity: int,
         workers: int,
@@ -55,6 +77,7 @@ class WorkQueue:
         max_retained_jobs: int = 1024,
         max_retained_bytes: int = 256 * 2**20,
         clock: Callable[[], float] = time.monotonic,
+        sweep_interval_s: float | None = None,
     ) -> None:
         if capacity < 1 or workers < 1 or max_retained_jobs < 1 or max_retained_bytes < 1:
             raise ValueError("capacity, workers and the retention limits must be positive")
@@ -68,7 +91,10 @@ class WorkQueue:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._accepting = True
+        self._stopped = threading.Event()
         self._threads = [threading.Thread(target=self._work, name=f"enhance-{i}", daemon=True) for i in range(workers)]
+        interval = sweep_interval_s if sweep_interval_s is not None else min(retention_s / 4, MAX_SWEEP_INTERVAL_SECONDS)
+        self._threads.append(threading.Thread(target=self._janitor, args=(interval,), name="job-janitor", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -80,40 +106,56 @@ class WorkQueue:
     def accepting(self) -> bool:
         return self._accepting
 
+    @property
+    def retained(self) -> int:
+        with self._lock:
+            return len(self._jobs)
+
+    @property
+    def retained_bytes(self) -> int:
+        with self._lock:
+            return sum(job.output_bytes for job in self._jobs.values())
+
     def submit(self, data: bytes, source: str = "", *, retain: bool = True) -> Job:
         """Queue a clip. ``retain=False`` for callers that wait on ``job.done`` themselves."""
         if not self._accepting:
-            raise QueueFull("the worker is shutting down", reason="draining")
-        job = Job(id=uuid.uuid4().hex, data=data, source=source, created_s=self._clock())
+            raise QueueFull("the worker is shutting down", draining=True)
+        job = Job(id=uuid.uuid4().hex, data=data, source=source)
         try:
             self._queue.put_nowait(job)
         except queue.Full as exc:
             raise QueueFull(f"the queue is full ({self.capacity} clips waiting)") from exc
         if retain:
             with self._lock:
-                self._forget_old()
                 self._jobs[job.id] = job
+                self._forget_old()
         return job
-
-    @property
-    def retained(self) -> int:
-        with self._lock:
-            return len(self._jobs)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
+            self._forget_old()
             return self._jobs.get(job_id)
 
+    def sweep(self) -> None:
+        """Drop what retention no longer covers; the janitor calls this, and so may a test."""
+        with self._lock:
+            self._forget_old()
+
     def _forget_old(self) -> None:
+        """Oldest finished first, until every limit holds. Called with the lock held."""
         horizon = self._clock() - self._retention_s
-        finished = sorted((j for j in self._jobs.values() if j.finished_s is not None), key=lambda j: j.finished_s)
-        kept_bytes = sum(_output_bytes(j) for j in finished)
+        finished = sorted((j for j in self._jobs.values() if j.finished_s is not None), key=lambda j: j.finished_s or 0.0)
+        kept_bytes = sum(j.output_bytes for j in finished)
         for job in finished:
-            too_many = len(self._jobs) >= self._max_retained_jobs  # >=: room for the job being added
-            if job.finished_s >= horizon and not too_many and kept_bytes <= self._max_retained_bytes:
+            within = (
+                (job.finished_s or 0.0) >= horizon
+                and len(self._jobs) <= self._max_retained_jobs
+                and kept_bytes <= self._max_retained_bytes
+            )
+            if within:
                 break
             del self._jobs[job.id]
-            kept_bytes -= _output_bytes(job)
+            kept_bytes -= job.output_bytes
 
     def _work(self) -> None:
         while True:
@@ -122,16 +164,21 @@ class WorkQueue:
                 return
             job.state = JobState.RUNNING
             try:
-                job.processed = self._process(job.data, job.id, job.source)
-                job.processed.audio = None  # the encoded bytes are the answer; the float copy is 2x their size
+                job.answer = self._process(job.data or b"", job.id, job.source)
             except Exception:  # the pipeline turns errors into outcomes; this is a last guard
                 logger.exception("job %s crashed the worker thread's call", job.id)
             finally:
                 job.data = None  # the upload is no longer needed; free it now
                 job.finished_s = self._clock()
                 job.state = JobState.DONE
+                with self._lock:
+                    self._forget_old()  # its output now counts against the byte budget
                 job.done.set()
                 self._queue.task_done()
+
+    def _janitor(self, interval_s: float) -> None:
+        while not self._stopped.wait(interval_s):
+            self.sweep()
 
     def drain(self, timeout_s: float) -> bool:
         """Stop intake, finish every admitted job, stop the threads. True if all finished in time."""
@@ -140,13 +187,10 @@ class WorkQueue:
         while self._queue.unfinished_tasks and self._clock() < deadline:
             time.sleep(0.05)
         finished = not self._queue.unfinished_tasks
+        self._stopped.set()
         for _ in self._threads:
             try:
                 self._queue.put_nowait(None)
             except queue.Full:
                 break
         return finished
-
-
-def _output_bytes(job: Job) -> int:
-    return len(job.processed.encoded or b"") if job.processed is not None else 0

@@ -1,7 +1,8 @@
-"""A test-only fault switch for the model, for live fault-injection tests.
+"""A fault switch for the model, for the live fault-injection suite.
 
-Off unless the worker starts with WORKER_TEST_FAULT_FILE set; nothing in
-the HTTP API can turn it on. While armed, each model call reads that file:
+Imported and armed only when the ``faults.control_file`` setting is given
+(``ENHANCEMENT_FAULTS__CONTROL_FILE``); nothing in the HTTP API can turn it
+on. While armed, each model call reads that file:
 ``raise`` makes the model raise, ``hang`` makes it hang past any deadline
 for as long as the file says so (a stall that clears, like a wedged GPU
 queue), anything else (or no file) lets the call through untouched.
@@ -10,7 +11,6 @@ queue), anything else (or no file) lets the call through untouched.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -21,13 +21,13 @@ from enhancement.pipeline import Enhancer
 
 logger = logging.getLogger(__name__)
 
-ENV_FAULT_FILE = "WORKER_TEST_FAULT_FILE"
 HANG_SECONDS = 3600.0
 HANG_POLL_SECONDS = 0.1
 
 
 class FaultSwitch:
     def __init__(self, inner: Enhancer, control: Path) -> None:
+        logger.warning("FAULT SWITCH ARMED: model calls obey %s; never set faults.control_file in production", control)
         self._inner = inner
         self._control = control
         self.name = inner.name
@@ -49,10 +49,3 @@ class FaultSwitch:
                 time.sleep(HANG_POLL_SECONDS)
         return self._inner.enhance(samples)
 
-
-def arm_from_environment(enhancer: Enhancer | None) -> Enhancer | None:
-    control = os.environ.get(ENV_FAULT_FILE)
-    if not control or enhancer is None:
-        return enhancer
-    logger.warning("TEST FAULT SWITCH ARMED via %s=%s; never set this in production", ENV_FAULT_FILE, control)
-    return FaultSwitch(enhancer, Path(control))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from exporter.stack import free_port
+from ops.stack import free_port
 
 
 class LiveWorker:
@@ -24,7 +24,7 @@ class LiveWorker:
 
     def start(self, timeout_s: float = 120.0) -> "LiveWorker":
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "exporter.cli", "--log-level", "INFO", "--log-format", "json",
+            [sys.executable, "-m", "worker.cli", "--log-level", "INFO", "--log-format", "json",
              "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
         )
