@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: demo test bench bench-check reliability setup lint clean
+.PHONY: demo test bench bench-check reliability setup lint generate clean
 
 setup:
 	@scripts/install-system-deps
@@ -30,6 +30,11 @@ reliability: setup
 
 lint: setup
 	$(PY) -m compileall -q enhancement exporter tests
+
+# Rewrites the generated monitoring files from their sources and ops/monitoring.py.
+generate: setup
+	$(PY) deploy/prometheus/generate.py
+	$(PY) deploy/grafana/dashboards.py
 
 clean:
 	rm -rf demo-output .pytest_cache

@@ -1,7 +1,8 @@
 """Host and GPU resources, read at scrape time.
 
-Every read here is non-blocking: psutil's CPU figure is the share since the
-previous read (never a sleep), and NVML answers from the driver in
+Every read here is stateless and non-blocking: host CPU time is exported as
+cumulative counters (``rate()`` turns them into a busy share), so no scrape
+changes what another scraper sees, and NVML answers from the driver in
 microseconds. Without a GPU, or without the NVML library, the GPU series are
 simply absent.
 """
@@ -13,23 +14,22 @@ import threading
 from collections.abc import Iterator
 
 import psutil
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
 
 class SystemCollector(Collector):
-    def __init__(self) -> None:
-        psutil.cpu_percent(interval=None)  # primes the counter so the first scrape has a real value
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         memory = psutil.virtual_memory()
-        yield GaugeMetricFamily(
-            "enhancement_system_cpu_utilization_ratio",
-            "Share of all CPU time the host spent busy since the previous scrape, from 0 to 1.",
-            value=psutil.cpu_percent(interval=None) / 100.0,
+        cpu = CounterMetricFamily(
+            "enhancement_system_cpu_seconds", "CPU time the host has spent in each mode, all cores summed, in seconds.",
+            labels=["mode"],
         )
+        for mode, seconds in psutil.cpu_times()._asdict().items():
+            cpu.add_metric([mode], seconds)
+        yield cpu
         yield GaugeMetricFamily("enhancement_system_memory_total_bytes", "Physical memory of the host, in bytes.", value=memory.total)
         yield GaugeMetricFamily(
             "enhancement_system_memory_available_bytes", "Memory available to new processes on the host, in bytes.", value=memory.available

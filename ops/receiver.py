@@ -21,6 +21,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from ops import monitoring
+
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -124,11 +126,11 @@ class Receiver:
         status = "firing" if missing else "resolved"
         self.record({"receiver": "dead-mans-switch", "status": status, "alerts": [{
             "status": status,
-            "labels": {"alertname": MISSING_HEARTBEAT_ALERT, "severity": "critical", "service": "enhancement-worker"},
+            "labels": {"alertname": MISSING_HEARTBEAT_ALERT, "severity": "critical", "service": monitoring.SERVICE},
             "annotations": {
                 "summary": "The Watchdog heartbeat stopped: Prometheus or Alertmanager is down.",
                 "description": f"No Watchdog notification for {silent_s:.0f} s (limit {self.heartbeat_timeout_s:g} s).",
-                "runbook_url": "docs/runbook.md#watchdogheartbeatmissing",
+                "runbook_url": monitoring.runbook_url(MISSING_HEARTBEAT_ALERT),
             },
         }]})
 

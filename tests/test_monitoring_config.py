@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ops import monitoring
+
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 RULES = sorted((PROMETHEUS / "rules").glob("*.yml"))
@@ -82,7 +84,7 @@ def test_every_alert_follows_the_contract():
         annotations = rule["annotations"]
         assert annotations["summary"].endswith("."), name
         assert "{{" in annotations["description"], f"{name}: description must be templated"
-        assert annotations["runbook_url"] == f"docs/runbook.md#{name.lower()}", name
+        assert annotations["runbook_url"] == monitoring.runbook_url(name), name
         assert name.lower() in sections, f"docs/runbook.md lacks a section for {name}"
 
 
@@ -98,10 +100,47 @@ def test_every_threshold_alert_explains_its_threshold():
             assert any(b.strip().startswith("#") for b in block), f"{line.strip()} has no comment saying why"
 
 
-def test_slo_rules_are_exactly_what_the_generator_prints():
-    generated = run(sys.executable, str(PROMETHEUS / "slo_rules.py"))
-    assert generated.returncode == 0, generated.stderr
-    assert generated.stdout == (PROMETHEUS / "rules" / "slo.yml").read_text(), "regenerate rules/slo.yml"
+def test_every_rule_file_is_exactly_what_the_generator_writes():
+    checked = run(sys.executable, str(PROMETHEUS / "generate.py"), "--check")
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_no_rule_reads_a_worker_series_without_the_shared_selector():
+    unscoped = re.compile(r"(?<![:\w])(enhancement_[a-z0-9_]+|process_[a-z_]+|up)(\{[^}]*\}|\b)")
+    for path, rule in rules_of("expr"):
+        for match in unscoped.finditer(rule["expr"]):
+            assert monitoring.WORKER_SELECTOR in match.group(2), f"{path.name}: {match.group(0)} in {rule.get('alert') or rule.get('record')}"
+
+
+def _runbook_anchors() -> set[str]:
+    """GitHub's anchors for the runbook's headings: lower case, punctuation dropped, spaces as hyphens."""
+    headings = [line.lstrip("#").strip() for line in RUNBOOK.read_text().splitlines() if line.startswith("#")]
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def _runbook_links() -> dict[str, list[str]]:
+    """Every runbook link anywhere the project writes one: rules, rule tests, dashboards, the receiver."""
+    from ops import receiver
+
+    places = [*PROMETHEUS.glob("rules/*.yml"), *PROMETHEUS.glob("tests/*.yml"), *(ROOT / "deploy" / "grafana").glob("dashboards/*.json"),
+              Path(receiver.__file__)]
+    link = re.compile(re.escape(monitoring.RUNBOOK_URL_BASE) + r"(#[\w-]*)?")
+    found = {str(path.relative_to(ROOT)): [m.group(0) for m in link.finditer(path.read_text())] for path in places}
+    found["ops/receiver.py (rendered)"] = [monitoring.runbook_url(receiver.MISSING_HEARTBEAT_ALERT)]
+    return found
+
+
+def test_every_runbook_link_is_absolute_and_resolves_to_a_section():
+    assert monitoring.RUNBOOK_URL_BASE.startswith("https://") and monitoring.RUNBOOK_URL_BASE.endswith("docs/runbook.md")
+    anchors = _runbook_anchors()
+    links = _runbook_links()
+    assert sum(map(len, links.values())) > 30 and all(links[p] for p in links if "rules/" in p and "recording" not in p)
+    for place, urls in links.items():
+        for url in urls:
+            anchor = url.partition("#")[2]
+            assert not anchor or anchor in anchors, f"{place}: {url} names no section of docs/runbook.md"
+    relative = [path for path in (ROOT / "deploy").rglob("*") if path.is_file() and "runbook_url: docs/" in path.read_text(errors="ignore")]
+    assert not relative, f"relative runbook links in {relative}"
 
 
 def test_slo_rules_have_the_three_sloth_groups_and_windows():
@@ -122,7 +161,7 @@ def test_latency_slo_threshold_sits_on_a_bucket_boundary():
     from exporter.metrics import DURATION_BUCKETS_SECONDS
 
     text = (PROMETHEUS / "rules" / "slo.yml").read_text()
-    thresholds = set(re.findall(r'enhancement_request_duration_seconds_bucket\{le="([0-9.]+)"\}', text))
+    thresholds = set(re.findall(r'enhancement_request_duration_seconds_bucket\{[^}]*le="([0-9.]+)"\}', text))
     assert thresholds and all(float(t) in DURATION_BUCKETS_SECONDS for t in thresholds)
 
 

@@ -6,6 +6,7 @@ import time
 import httpx
 import pytest
 
+from ops import monitoring
 from ops.receiver import MISSING_HEARTBEAT_ALERT, Receiver
 
 WATCHDOG = {"status": "firing", "receiver": "heartbeat", "alerts": [{"status": "firing", "labels": {"alertname": "Watchdog"}}]}
@@ -54,7 +55,7 @@ def test_a_silent_watchdog_pages_after_the_timeout_and_resolves_when_it_returns(
     assert missing_heartbeat(receiver) == ["firing"], "once, not once per check"
     (page,) = [a for e in receiver.snapshot() for a in e["alerts"] if a["labels"]["alertname"] == MISSING_HEARTBEAT_ALERT]
     assert page["labels"]["severity"] == "critical"
-    assert page["annotations"]["runbook_url"] == "docs/runbook.md#watchdogheartbeatmissing"
+    assert page["annotations"]["runbook_url"] == monitoring.runbook_url("WatchdogHeartbeatMissing")
 
     httpx.post(receiver.base_url + "/heartbeat", json=WATCHDOG)
     receiver.check_heartbeat()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ops import monitoring
+
 OUT = Path(__file__).resolve().parent / "dashboards"
 PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
 SELECTOR = 'job="$job", instance=~"$instance"'
@@ -84,7 +86,7 @@ def dashboard(uid: str, title: str, panels: list[dict], extra_variables: list[di
         "time": {"from": "now-1h", "to": "now"},
         "templating": variables(extra_variables),
         "annotations": {"list": []},
-        "links": [{"title": "Runbook", "url": "docs/runbook.md", "type": "link"}],
+        "links": [{"title": "Runbook", "url": monitoring.RUNBOOK_URL_BASE, "type": "link"}],
         "panels": layout(panels),
     }
 
@@ -178,9 +180,13 @@ def slo() -> dict:
 
 
 def resources() -> dict:
+    rate = "[$__rate_interval]"
     panels = [
         panel("Worker CPU (cores)", [target(f"sum by (instance) (rate(process_cpu_seconds_total{{{SELECTOR}}}[$__rate_interval]))", "{{instance}}")]),
-        panel("Host CPU busy", [target(f"max by (instance) (enhancement_system_cpu_utilization_ratio{{{SELECTOR}}})", "{{instance}}")], unit="percentunit"),
+        panel("Host CPU busy", [target(
+            f'1 - sum by (instance) (rate(enhancement_system_cpu_seconds_total{{{SELECTOR}, mode="idle"}}{rate}))'
+            f" / sum by (instance) (rate(enhancement_system_cpu_seconds_total{{{SELECTOR}}}{rate}))", "{{instance}}")],
+            unit="percentunit"),
         panel("Worker resident memory", [target(f"sum by (instance) (process_resident_memory_bytes{{{SELECTOR}}})", "{{instance}}")], unit="bytes",
               thresholds=[("green", None), ("red", 8e9)]),
         panel("Host memory available", [target(f"min by (instance) (enhancement_system_memory_available_bytes{{{SELECTOR}}})", "{{instance}}")], unit="bytes"),

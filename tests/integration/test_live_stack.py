@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ops import monitoring
 from ops import loadgen
 from ops.receiver import MISSING_HEARTBEAT_ALERT
 from ops.stack import LocalStack
@@ -218,7 +219,7 @@ def test_a_failing_model_pages_through_alertmanager_and_then_resolves(stack):
     arrived, alert = first_notification(stack, "EnhancementCircuitBreakerOpen", "firing", started, 120)
     mttd = detected("model raises", "EnhancementCircuitBreakerOpen", started, arrived)
     assert alert["labels"]["severity"] == "critical" and alert["labels"]["breaker"] == "model"
-    assert alert["annotations"]["runbook_url"] == "docs/runbook.md#enhancementcircuitbreakeropen"
+    assert alert["annotations"]["runbook_url"] == monitoring.runbook_url("EnhancementCircuitBreakerOpen")
     assert mttd <= MTTD_TARGET_SECONDS, f"MTTD {mttd:.1f} s is over the {MTTD_TARGET_SECONDS:.0f} s target"
     assert query(stack, 'enhancement_requests_total{outcome="degraded"} > 0'), "the fallback must keep producing output"
 

@@ -22,7 +22,7 @@ CATALOGUE = [
     "enhancement_true_peak_dbtp_count", "enhancement_limiter_gain_reduction_db_count", "enhancement_queue_depth",
     "enhancement_queue_capacity", "enhancement_inflight_requests", "enhancement_model_loaded",
     "enhancement_model_load_duration_seconds", "enhancement_build_info", "enhancement_output_quality_total",
-    "enhancement_http_responses_total", "enhancement_system_cpu_utilization_ratio",
+    "enhancement_http_responses_total", "enhancement_system_cpu_seconds_total",
     "enhancement_system_memory_available_bytes", "process_resident_memory_bytes", "process_cpu_seconds_total",
 ]
 
