@@ -11,10 +11,13 @@ RUN apt-get update \
  && useradd --create-home --uid 10001 worker
 
 WORKDIR /app
-COPY requirements.lock pyproject.toml README.md ./
-RUN pip install --no-cache-dir -r requirements.lock
+# The runtime lock only: no test runner, linter or evaluation package reaches the image.
+COPY requirements-runtime.lock pyproject.toml README.md ./
+RUN pip install --no-cache-dir -r requirements-runtime.lock
 COPY enhancement ./enhancement
 COPY exporter ./exporter
+COPY worker ./worker
+COPY ops ./ops
 COPY samples ./samples
 RUN pip install --no-cache-dir --no-deps .
 

@@ -21,10 +21,10 @@ HERE = Path(__file__).resolve().parent
 
 @dataclass(frozen=True)
 class Figure:
-    path: str          # dotted path into the results
-    better: str        # "higher" or "lower"
-    relative: float = 0.0   # allowed change as a share of the baseline
-    absolute: float = 0.0   # allowed change in the figure's own unit
+    path: str  # dotted path into the results
+    better: str  # "higher" or "lower"
+    relative: float = 0.0  # allowed change as a share of the baseline
+    absolute: float = 0.0  # allowed change in the figure's own unit
 
 
 FIGURES = (
@@ -71,8 +71,7 @@ def compare(baseline: dict, fresh: dict, figures: tuple[Figure, ...] = FIGURES) 
         worse = before - after if figure.better == "higher" else after - before
         if worse > allowance:
             change = f"{(after - before) / abs(before):+.1%}" if before else f"{after - before:+g}"
-            problems.append(f"{figure.path}: {before:g} -> {after:g} ({change}; {figure.better} is better, "
-                            f"allowed {allowance:g})")
+            problems.append(f"{figure.path}: {before:g} -> {after:g} ({change}; {figure.better} is better, allowed {allowance:g})")
     return problems
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 
 import numpy as np
+
 from enhancement.encode import audio_bytes
 
 RATE_HZ = 16_000

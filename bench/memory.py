@@ -18,12 +18,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry
 
 from bench import common
-from worker.settings import load_settings
 from enhancement.model import MetricGanEnhancer
 from enhancement.pipeline import Pipeline
-from recipes import corpus
 from exporter.metrics import create_metrics
 from exporter.telemetry import TelemetryObserver
+from recipes import corpus
+from worker.settings import load_settings
 
 WARM_UP_REQUESTS = 100
 
@@ -43,8 +43,10 @@ def measure(requests: int, seconds: float) -> dict:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
     pipe = Pipeline(config, enhancer, observer=TelemetryObserver(create_metrics(CollectorRegistry()), provider.get_tracer("bench")))
-    bodies = [common.wav_bytes(corpus.held_out_pair(i, voice=v, noise_kind="fan", snr_db=10.0, seconds=seconds).noisy)
-              for i, v in enumerate(corpus.HELD_OUT_VOICES)] + [b"not audio"]
+    bodies = [
+        common.wav_bytes(corpus.held_out_pair(i, voice=v, noise_kind="fan", snr_db=10.0, seconds=seconds).noisy)
+        for i, v in enumerate(corpus.HELD_OUT_VOICES)
+    ] + [b"not audio"]
     try:
         for index in range(WARM_UP_REQUESTS):
             pipe.process_bytes(bodies[index % len(bodies)])
@@ -73,9 +75,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0)
     args = parser.parse_args()
     r = measure(args.requests, args.seconds)
-    print(f"RSS: {r['rss_before_model_mib']} MiB before the model, {r['rss_after_model_mib']} MiB loaded, "
-          f"{r['rss_after_warm_up_mib']} MiB after warm-up, {r['rss_after_run_mib']} MiB after {r['requests']} more "
-          f"clips: growth {r['growth_ratio']:+.2%}")
+    print(
+        f"RSS: {r['rss_before_model_mib']} MiB before the model, {r['rss_after_model_mib']} MiB loaded, "
+        f"{r['rss_after_warm_up_mib']} MiB after warm-up, {r['rss_after_run_mib']} MiB after {r['requests']} more "
+        f"clips: growth {r['growth_ratio']:+.2%}"
+    )
     common.save(args.json, r)
 
 

@@ -6,16 +6,14 @@ with events injected at known positions (half at a 45 dB noise floor, half at 20
 
 from __future__ import annotations
 
-from bench import common
-
-
 import numpy as np
 
+from bench import common
 from enhancement import patterns
 from enhancement.config import PatternSettings
-from recipes.evaluation import inject_events, score_detections
 from enhancement.result import PATTERN_KINDS
 from recipes import corpus
+from recipes.evaluation import inject_events, score_detections
 
 
 def measure(clips: int, seed: int = 99) -> dict:
@@ -34,8 +32,12 @@ def measure(clips: int, seed: int = 99) -> dict:
     for kind, (tp, fp, fn) in totals.items():
         precision = tp / (tp + fp) if tp + fp else 1.0
         recall = tp / (tp + fn) if tp + fn else 1.0
-        result[kind] = {"events": tp + fn, "precision": round(precision, 3), "recall": round(recall, 3),
-                        "f1": round(2 * precision * recall / (precision + recall), 3) if precision + recall else 0.0}
+        result[kind] = {
+            "events": tp + fn,
+            "precision": round(precision, 3),
+            "recall": round(recall, 3),
+            "f1": round(2 * precision * recall / (precision + recall), 3) if precision + recall else 0.0,
+        }
     return result
 
 

@@ -16,10 +16,9 @@ import numpy as np
 
 from bench import common
 from enhancement import quality, spectral
-from recipes import evaluation
-from recipes.evaluation import si_snr_db
 from enhancement.model import MetricGanEnhancer
-from recipes import corpus
+from recipes import corpus, evaluation
+from recipes.evaluation import si_snr_db
 
 SNRS_DB = (0.0, 5.0, 10.0, 15.0)
 VOICES = corpus.HELD_OUT_VOICES[:3]
@@ -57,8 +56,10 @@ def _score_cell(cell: tuple[str, str, float]) -> list[tuple[str, str, float, flo
         # DNSMOS judges level too; give every system the same peak so only quality differs.
         levelled = audio / max(1e-9, float(np.max(np.abs(audio)))) * 0.5
         dnsmos = quality.dnsmos(levelled, corpus.SAMPLE_RATE_HZ)["ovrl"]
-        rows += [(system, m, snr, v) for m, v in (("pesq_wb", pesq_wb), ("stoi", stoi),
-                                                  ("si_snr_db", si_snr_db(audio, pair.clean)), ("dnsmos_ovrl", dnsmos))]
+        rows += [
+            (system, m, snr, v)
+            for m, v in (("pesq_wb", pesq_wb), ("stoi", stoi), ("si_snr_db", si_snr_db(audio, pair.clean)), ("dnsmos_ovrl", dnsmos))
+        ]
     return rows
 
 

@@ -9,8 +9,6 @@ registry is rendered repeatedly in both formats.
 
 from __future__ import annotations
 
-from bench import common
-
 import time
 
 import numpy as np
@@ -20,6 +18,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from bench import common
 from enhancement.pipeline import FALLBACK_PATHS, MODEL_FAILURE_REASONS
 from enhancement.quality import DNSMOS_DIMENSIONS
 from enhancement.result import PATTERN_KINDS, STAGES, Outcome
@@ -27,8 +26,19 @@ from exporter.metrics import create_metrics
 from exporter.resources import GpuCollector, SystemCollector
 from exporter.telemetry import initialise_label_sets
 
-DECODE_REASONS = ("empty", "truncated", "undecodable", "unreadable", "non_finite", "silent", "too_short", "too_long",
-                  "too_many_channels", "unsupported_sample_rate", "too_large")
+DECODE_REASONS = (
+    "empty",
+    "truncated",
+    "undecodable",
+    "unreadable",
+    "non_finite",
+    "silent",
+    "too_short",
+    "too_long",
+    "too_many_channels",
+    "unsupported_sample_rate",
+    "too_large",
+)
 ROUTES = ("/v1/enhance", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/audio", "/metrics", "/healthz", "/readyz")
 CODES = ("200", "202", "401", "404", "409", "413", "415", "422", "429", "500", "503")
 EXEMPLAR = {"trace_id": "0123456789abcdef0123456789abcdef"}
@@ -62,8 +72,16 @@ def populated_registry() -> CollectorRegistry:
     for route in ROUTES:
         for code in CODES:
             m.http_responses.labels(route=route, code=code).inc()
-    for histogram, value in ((m.audio_duration, 5), (m.real_time_factor, 0.1), (m.snr_improvement, 6), (m.output_snr, 20),
-                             (m.loudness_gain, 4), (m.output_loudness, -20), (m.true_peak, -1.2), (m.limiter_gain_reduction, 1)):
+    for histogram, value in (
+        (m.audio_duration, 5),
+        (m.real_time_factor, 0.1),
+        (m.snr_improvement, 6),
+        (m.output_snr, 20),
+        (m.loudness_gain, 4),
+        (m.output_loudness, -20),
+        (m.true_peak, -1.2),
+        (m.limiter_gain_reduction, 1),
+    ):
         histogram.observe(value)
     m.breaker_state.labels(breaker="model").set(0)
     m.model_loaded.labels(model="metricgan_plus").set(1)

@@ -29,8 +29,9 @@ def measure(seconds: float) -> dict:
         per_second = capacity(worker.url, clips)
         results["single_clip_capacity_per_s"] = round(per_second, 2)
         for name, load, concurrency in LOAD_STEPS:
-            report = loadgen.run(worker.url, rate=per_second * load, duration_s=seconds, clips=clips,
-                                 concurrency=concurrency, progress=False)
+            report = loadgen.run(
+                worker.url, rate=per_second * load, duration_s=seconds, clips=clips, concurrency=concurrency, progress=False
+            )
             sent = sum(report.statuses.values()) or 1
             results[name] = {
                 "offered_per_s": round(per_second * load, 2),
@@ -55,8 +56,10 @@ def main() -> None:
     print(f"{'load':<14} {'offered/s':>9} {'done/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'429 share':>9} {'RSS MiB':>8}")
     for name, _, _ in LOAD_STEPS:
         r = results[name]
-        print(f"{name:<14} {r['offered_per_s']:>9} {r['throughput_per_s']:>7} {r['p50_ms']:>7} {r['p95_ms']:>7} "
-              f"{r['p99_ms']:>7} {r['rejected_429_share']:>9.1%} {r['worker_rss_mib']:>8}")
+        print(
+            f"{name:<14} {r['offered_per_s']:>9} {r['throughput_per_s']:>7} {r['p50_ms']:>7} {r['p95_ms']:>7} "
+            f"{r['p99_ms']:>7} {r['rejected_429_share']:>9.1%} {r['worker_rss_mib']:>8}"
+        )
     common.save(args.json, results)
 
 

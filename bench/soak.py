@@ -72,8 +72,9 @@ def measure(requests: int, saturation_s: float, seconds: float) -> dict:
             print(f"soak: {sum(combined.statuses.values())} requests, RSS {rss[-1]} MiB", flush=True)
         combined.elapsed_s = time.monotonic() - started
 
-        saturation = loadgen.run(worker.url, rate=capacity * SATURATION_LOAD, duration_s=saturation_s, clips=clips,
-                                 concurrency=32, progress=False)
+        saturation = loadgen.run(
+            worker.url, rate=capacity * SATURATION_LOAD, duration_s=saturation_s, clips=clips, concurrency=32, progress=False
+        )
         rss_saturated = rss_mib(worker)
         alive = worker.process.poll() is None
     finally:
@@ -104,12 +105,16 @@ def main() -> None:
     r = measure(args.requests, args.saturation_seconds, args.clip_seconds)
     soak, sat = r["soak"], r["saturation"]
     print(f"capacity {r['capacity_per_s']} clips/s of {r['clip_seconds']:g} s audio; soak at {r['soak_rate_per_s']}/s")
-    print(f"soak: {soak['requests']} requests in {soak['elapsed_s'] / 60:.1f} min, statuses {soak['statuses']}, "
-          f"transport errors {soak['transport_errors'] or 'none'}; p50 {soak['p50_ms']} ms, p99 {soak['p99_ms']} ms")
+    print(
+        f"soak: {soak['requests']} requests in {soak['elapsed_s'] / 60:.1f} min, statuses {soak['statuses']}, "
+        f"transport errors {soak['transport_errors'] or 'none'}; p50 {soak['p50_ms']} ms, p99 {soak['p99_ms']} ms"
+    )
     print(f"RSS per {BLOCK_REQUESTS} requests (MiB): {r['rss_mib_per_block']}: growth {r['rss_growth_ratio']:+.2%} (target < 5%)")
-    print(f"saturation at {r['saturation_offered_per_s']}/s: statuses {sat['statuses']}, 429 share {sat['rejected_429_share']:.1%}, "
-          f"admitted p99 {sat['p99_ms']} ms (max {sat['max_ms']} ms), RSS {r['rss_after_saturation_mib']} MiB, "
-          f"worker alive: {r['worker_alive_after']}")
+    print(
+        f"saturation at {r['saturation_offered_per_s']}/s: statuses {sat['statuses']}, 429 share {sat['rejected_429_share']:.1%}, "
+        f"admitted p99 {sat['p99_ms']} ms (max {sat['max_ms']} ms), RSS {r['rss_after_saturation_mib']} MiB, "
+        f"worker alive: {r['worker_alive_after']}"
+    )
     common.save(args.json, r)
 
 

@@ -13,14 +13,14 @@ import time
 from prometheus_client import CollectorRegistry
 
 from bench import common
-from worker.settings import load_settings
 from enhancement.model import MetricGanEnhancer
 from enhancement.pipeline import Pipeline
-from recipes import corpus
 from exporter.metrics import create_metrics
 from exporter.telemetry import TelemetryObserver
-from tests.helpers.otlp import OtlpReceiver
 from exporter.tracing import create_tracer_provider
+from recipes import corpus
+from tests.helpers.otlp import OtlpReceiver
+from worker.settings import load_settings
 
 
 def measure(clips: int, seconds: float) -> dict:
@@ -69,9 +69,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     result = measure(args.clips, args.seconds)
-    print(f"telemetry on {result['telemetry_on_ms']:.1f} ms, off {result['telemetry_off_ms']:.1f} ms per "
-          f"{result['clip_seconds']:g} s clip (median of {result['clips']}): overhead {result['overhead_ratio']:+.2%}; "
-          f"{result['spans_received']} spans received")
+    print(
+        f"telemetry on {result['telemetry_on_ms']:.1f} ms, off {result['telemetry_off_ms']:.1f} ms per "
+        f"{result['clip_seconds']:g} s clip (median of {result['clips']}): overhead {result['overhead_ratio']:+.2%}; "
+        f"{result['spans_received']} spans received"
+    )
     common.save(args.json, result)
 
 

@@ -9,17 +9,15 @@ interleaved, and the medians are compared.
 
 from __future__ import annotations
 
-from bench import common
-
 import statistics
 import time
 
-
-from worker.settings import load_settings
+from bench import common
 from enhancement.model import MetricGanEnhancer
 from enhancement.pipeline import Pipeline
 from enhancement.result import STAGES
 from recipes import corpus
+from worker.settings import load_settings
 
 
 def measure(seconds_list: list[float], repeats: int) -> dict:

@@ -1,8 +1,8 @@
 """The speech-enhancement pipeline, free of any telemetry library and of any web framework.
 
-    from enhancement import Pipeline, PipelineConfig
-    pipeline = Pipeline.from_config(PipelineConfig())
-    result = pipeline.process_file(Path("in.wav"), Path("out/in.wav"))
+from enhancement import Pipeline, PipelineConfig
+pipeline = Pipeline.from_config(PipelineConfig())
+result = pipeline.process_file(Path("in.wav"), Path("out/in.wav"))
 """
 
 from enhancement.config import PipelineConfig
@@ -23,7 +23,20 @@ from enhancement.pipeline import Pipeline, Processed
 from enhancement.result import ClipResult, Outcome
 
 __all__ = [
-    "CheckpointMismatch", "CircuitOpen", "ClipResult", "ConfigError", "EnhancementError", "InvalidAudio",
-    "ModelError", "ModelUnavailable", "Outcome", "OutputWriteError", "Pipeline", "PipelineConfig", "Processed",
-    "Reason", "StageTimeout", "TransientModelError",
+    "CheckpointMismatch",
+    "CircuitOpen",
+    "ClipResult",
+    "ConfigError",
+    "EnhancementError",
+    "InvalidAudio",
+    "ModelError",
+    "ModelUnavailable",
+    "Outcome",
+    "OutputWriteError",
+    "Pipeline",
+    "PipelineConfig",
+    "Processed",
+    "Reason",
+    "StageTimeout",
+    "TransientModelError",
 ]

@@ -67,8 +67,7 @@ def _riff_shortfall(header: bytes, total_size: int) -> tuple[int, int] | None:
 def _check_header(info: sf._SoundFileInfo, limits: AudioLimits) -> None:
     if not limits.min_sample_rate_hz <= info.samplerate <= limits.max_sample_rate_hz:
         raise InvalidAudio(
-            f"sample rate {info.samplerate} Hz is outside the accepted "
-            f"{limits.min_sample_rate_hz}-{limits.max_sample_rate_hz} Hz",
+            f"sample rate {info.samplerate} Hz is outside the accepted {limits.min_sample_rate_hz}-{limits.max_sample_rate_hz} Hz",
             reason=Reason.UNSUPPORTED_SAMPLE_RATE,
         )
     if info.channels > limits.max_channels:
@@ -124,9 +123,7 @@ def _read(source: io.BytesIO | Path, limits: AudioLimits, header: bytes, size: i
     mono = data.mean(axis=1, dtype=np.float64)
     ac_rms = float(np.sqrt(np.mean((mono - mono.mean()) ** 2)))
     if ac_rms <= 10 ** (limits.silence_threshold_dbfs / 20):
-        raise InvalidAudio(
-            f"clip is silent (signal below {limits.silence_threshold_dbfs:.0f} dBFS)", reason=Reason.SILENT
-        )
+        raise InvalidAudio(f"clip is silent (signal below {limits.silence_threshold_dbfs:.0f} dBFS)", reason=Reason.SILENT)
     return DecodedAudio(
         samples=resample(mono.astype(np.float32), rate, MODEL_SAMPLE_RATE_HZ),
         input_sample_rate_hz=int(rate),
@@ -138,9 +135,7 @@ def decode_bytes(data: bytes, limits: AudioLimits) -> DecodedAudio:
     if len(data) == 0:
         raise InvalidAudio("input is empty (0 bytes)", reason=Reason.EMPTY)
     if len(data) > limits.max_input_bytes:
-        raise InvalidAudio(
-            f"input is {len(data)} bytes; the limit is {limits.max_input_bytes}", reason=Reason.TOO_LARGE
-        )
+        raise InvalidAudio(f"input is {len(data)} bytes; the limit is {limits.max_input_bytes}", reason=Reason.TOO_LARGE)
     return _read(io.BytesIO(data), limits, data[:HEADER_SCAN_BYTES], len(data))
 
 

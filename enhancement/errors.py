@@ -57,8 +57,17 @@ class Reason(str, Enum):
 
 # The reasons decode gives for refusing an input: the `reason` of every 422.
 INPUT_REASONS = (
-    Reason.EMPTY, Reason.TRUNCATED, Reason.UNDECODABLE, Reason.UNREADABLE, Reason.NON_FINITE, Reason.SILENT,
-    Reason.TOO_SHORT, Reason.TOO_LONG, Reason.TOO_MANY_CHANNELS, Reason.UNSUPPORTED_SAMPLE_RATE, Reason.TOO_LARGE,
+    Reason.EMPTY,
+    Reason.TRUNCATED,
+    Reason.UNDECODABLE,
+    Reason.UNREADABLE,
+    Reason.NON_FINITE,
+    Reason.SILENT,
+    Reason.TOO_SHORT,
+    Reason.TOO_LONG,
+    Reason.TOO_MANY_CHANNELS,
+    Reason.UNSUPPORTED_SAMPLE_RATE,
+    Reason.TOO_LARGE,
 )
 
 

@@ -55,40 +55,59 @@ class Chain:
     def paths(self) -> list[tuple[str, str, str, str]]:
         return [
             (self.stage, method.name, after.name, reason.value)
-            for method, after in zip(self.methods, self.methods[1:])
+            for method, after in zip(self.methods, self.methods[1:], strict=False)
             for reason in method.fails_with
         ]
 
 
 # Why the enhancement stage can give up on the model; each has the Wiener fallback behind it.
 MODEL_FAILURE_REASONS = (
-    Reason.MODEL_ERROR, Reason.MODEL_TRANSIENT, Reason.MODEL_UNAVAILABLE, Reason.MODEL_NON_FINITE,
-    Reason.CIRCUIT_OPEN, Reason.TIMEOUT,
+    Reason.MODEL_ERROR,
+    Reason.MODEL_TRANSIENT,
+    Reason.MODEL_UNAVAILABLE,
+    Reason.MODEL_NON_FINITE,
+    Reason.CIRCUIT_OPEN,
+    Reason.TIMEOUT,
 )
 
-DETECTION = Chain("pattern_detection", (
-    Method("spectral_temporal", (Reason.DETECTOR_ERROR,)),
-    Method("energy_only", (Reason.DETECTOR_ERROR,)),
-    Method("skip"),
-))
-SUPPRESSION = Chain("pattern_suppression", (
-    Method("interpolate_attenuate", (Reason.SUPPRESSOR_ERROR,)),
-    Method("skip"),
-))
-ENHANCEMENT = Chain("enhancement", (
-    Method(MODEL_NAME, MODEL_FAILURE_REASONS),
-    Method("wiener", (Reason.DSP_ERROR,)),
-    Method("passthrough"),
-))
-LOUDNESS = Chain("loudness", (
-    Method(LIMITER_METHOD, (Reason.LOUDNESS_ERROR,)),
-    Method(CLAMP_METHOD),
-))
-QUALITY = Chain("quality", (
-    Method("wada_snr+dnsmos", (Reason.DNSMOS_ERROR,)),
-    Method("wada_snr", (Reason.QUALITY_ERROR,)),
-    Method("skip"),
-))
+DETECTION = Chain(
+    "pattern_detection",
+    (
+        Method("spectral_temporal", (Reason.DETECTOR_ERROR,)),
+        Method("energy_only", (Reason.DETECTOR_ERROR,)),
+        Method("skip"),
+    ),
+)
+SUPPRESSION = Chain(
+    "pattern_suppression",
+    (
+        Method("interpolate_attenuate", (Reason.SUPPRESSOR_ERROR,)),
+        Method("skip"),
+    ),
+)
+ENHANCEMENT = Chain(
+    "enhancement",
+    (
+        Method(MODEL_NAME, MODEL_FAILURE_REASONS),
+        Method("wiener", (Reason.DSP_ERROR,)),
+        Method("passthrough"),
+    ),
+)
+LOUDNESS = Chain(
+    "loudness",
+    (
+        Method(LIMITER_METHOD, (Reason.LOUDNESS_ERROR,)),
+        Method(CLAMP_METHOD),
+    ),
+)
+QUALITY = Chain(
+    "quality",
+    (
+        Method("wada_snr+dnsmos", (Reason.DNSMOS_ERROR,)),
+        Method("wada_snr", (Reason.QUALITY_ERROR,)),
+        Method("skip"),
+    ),
+)
 CHAINS = (DETECTION, SUPPRESSION, ENHANCEMENT, LOUDNESS, QUALITY)
 
 # Every (stage, from_method, to_method, reason) the pipeline can record: a small, closed set.
@@ -98,7 +117,7 @@ FALLBACK_PATHS = tuple(path for chain in CHAINS for path in chain.paths())
 def run_chain(chain: Chain, record: StageRecord, methods: Mapping[str, Callable[[], T]]) -> T:
     """Run the chain's methods in order until one succeeds, recording each fallback on ``record``."""
     record.use(chain.primary)
-    for method, after in zip(chain.methods, chain.methods[1:]):
+    for method, after in zip(chain.methods, chain.methods[1:], strict=False):
         call = methods[method.name]
         try:
             return call()

@@ -14,8 +14,12 @@ import logging
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 from enhancement.errors import CheckpointMismatch, ModelError, ModelUnavailable, Reason, TransientModelError
 
@@ -35,7 +39,7 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def _verify_checkpoint(model, checkpoint: Path) -> None:
+def _verify_checkpoint(model: torch.nn.Module, checkpoint: Path) -> None:
     import torch
 
     try:
@@ -47,10 +51,9 @@ def _verify_checkpoint(model, checkpoint: Path) -> None:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(stored))
     unexpected = sorted(set(stored) - set(expected))
-    reshaped = sorted(
-        k for k in set(expected) & set(stored) if tuple(expected[k].shape) != tuple(getattr(stored[k], "shape", ()))
-    )
+    reshaped = sorted(k for k in set(expected) & set(stored) if tuple(expected[k].shape) != tuple(getattr(stored[k], "shape", ())))
     if missing or unexpected or reshaped:
+
         def sample(keys: list[str]) -> str:
             return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
 

@@ -196,11 +196,15 @@ class Pipeline:
         if not settings.enabled:
             stage.use("disabled")
             return []
-        return fallbacks.run_chain(fallbacks.DETECTION, stage, {
-            "spectral_temporal": lambda: patterns.detect(audio, MODEL_SAMPLE_RATE_HZ, settings),
-            "energy_only": lambda: patterns.detect_energy_only(audio, MODEL_SAMPLE_RATE_HZ, settings),
-            "skip": list,
-        })
+        return fallbacks.run_chain(
+            fallbacks.DETECTION,
+            stage,
+            {
+                "spectral_temporal": lambda: patterns.detect(audio, MODEL_SAMPLE_RATE_HZ, settings),
+                "energy_only": lambda: patterns.detect_energy_only(audio, MODEL_SAMPLE_RATE_HZ, settings),
+                "skip": list,
+            },
+        )
 
     def _suppress(self, audio: np.ndarray, events: list[PatternEvent], stage: StageRecord) -> np.ndarray:
         def repair() -> np.ndarray:
@@ -230,11 +234,15 @@ class Pipeline:
         return enhanced
 
     def _enhance(self, audio: np.ndarray, stage: StageRecord) -> np.ndarray:
-        return fallbacks.run_chain(fallbacks.ENHANCEMENT, stage, {
-            fallbacks.ENHANCEMENT.primary: lambda: self._call_model(audio),
-            "wiener": lambda: spectral.wiener(audio, MODEL_SAMPLE_RATE_HZ),
-            "passthrough": lambda: audio,
-        })
+        return fallbacks.run_chain(
+            fallbacks.ENHANCEMENT,
+            stage,
+            {
+                fallbacks.ENHANCEMENT.primary: lambda: self._call_model(audio),
+                "wiener": lambda: spectral.wiener(audio, MODEL_SAMPLE_RATE_HZ),
+                "passthrough": lambda: audio,
+            },
+        )
 
     def _loudness(self, reference: np.ndarray, enhanced: np.ndarray, result: ClipResult, stage: StageRecord) -> np.ndarray:
         settings = self.config.loudness
@@ -260,8 +268,12 @@ class Pipeline:
             return report
 
         chain = fallbacks.QUALITY if self._dnsmos_sampler.take() else fallbacks.QUALITY.starting_at("wada_snr")
-        result.quality = fallbacks.run_chain(chain, stage, {
-            "wada_snr+dnsmos": wada_and_dnsmos,
-            "wada_snr": wada,
-            "skip": lambda: None,
-        })
+        result.quality = fallbacks.run_chain(
+            chain,
+            stage,
+            {
+                "wada_snr+dnsmos": wada_and_dnsmos,
+                "wada_snr": wada,
+                "skip": lambda: None,
+            },
+        )

@@ -93,4 +93,3 @@ def dnsmos(samples: np.ndarray, rate: int) -> dict[str, float]:
     clipped = np.clip(samples, -1.0, 1.0).astype(np.float32)
     runs = [model.run(excerpt, sr=rate) for excerpt in _dnsmos_excerpts(clipped, rate)]
     return {d: float(np.mean([r[f"{d}_mos"] for r in runs])) for d in DNSMOS_DIMENSIONS}
-

@@ -85,7 +85,8 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         ),
         stage_errors=counter("stage_errors", "Stage failures, by stage and error reason.", ("stage", "reason")),
         fallbacks=counter(
-            "fallbacks", "Fallbacks taken, by stage, failed method, replacement method and reason.",
+            "fallbacks",
+            "Fallbacks taken, by stage, failed method, replacement method and reason.",
             ("stage", "from_method", "to_method", "reason"),
         ),
         breaker_state=gauge("circuit_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", ("breaker",)),
@@ -126,8 +127,8 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         model_loaded=gauge("model_loaded", "Whether the model is loaded: 1 yes, 0 no.", ("model",)),
         model_load_duration=gauge("model_load_duration_seconds", "Time the last model load took, in seconds."),
         http_responses=counter("http_responses", "HTTP responses, by route template and status code.", ("route", "code")),
-        telemetry_export_failures=counter(
-            "telemetry_export_failures", "Telemetry exports that failed, by signal.", ("signal",)
+        telemetry_export_failures=counter("telemetry_export_failures", "Telemetry exports that failed, by signal.", ("signal",)),
+        build_info=Info(
+            "build", "Version, model and device of this worker; the value is always 1.", namespace=NAMESPACE, registry=registry
         ),
-        build_info=Info("build", "Version, model and device of this worker; the value is always 1.", namespace=NAMESPACE, registry=registry),
     )

@@ -24,7 +24,8 @@ class SystemCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         memory = psutil.virtual_memory()
         cpu = CounterMetricFamily(
-            "enhancement_system_cpu_seconds", "CPU time the host has spent in each mode, all cores summed, in seconds.",
+            "enhancement_system_cpu_seconds",
+            "CPU time the host has spent in each mode, all cores summed, in seconds.",
             labels=["mode"],
         )
         for mode, seconds in psutil.cpu_times()._asdict().items():

@@ -135,9 +135,7 @@ class TelemetryObserver:
                     stage=fallback.stage, from_method=fallback.from_method, to_method=fallback.to_method, reason=fallback.reason
                 ).inc()
                 self._count_error(record, fallback.reason)
-            self.metrics.stage_duration.labels(stage=record.name).observe(
-                record.duration_s, exemplar=_exemplar(_trace_id(span))
-            )
+            self.metrics.stage_duration.labels(stage=record.name).observe(record.duration_s, exemplar=_exemplar(_trace_id(span)))
         except Exception:
             logger.exception("stage telemetry failed for %s", record.name)
 
@@ -147,9 +145,10 @@ class TelemetryObserver:
         m.request_duration.observe(result.processing_s, exemplar=_exemplar(trace_id))
         if result.outcome is Outcome.REJECTED:
             return
-        if result.audio_duration_s > 0:
+        rtf = result.real_time_factor
+        if rtf is not None:
             m.audio_duration.observe(result.audio_duration_s)
-            m.real_time_factor.observe(result.real_time_factor)
+            m.real_time_factor.observe(rtf)
         for event in result.events:
             m.patterns_detected.labels(pattern=event.kind).inc()
             m.pattern_confidence.labels(pattern=event.kind).observe(event.confidence)

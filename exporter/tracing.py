@@ -70,14 +70,10 @@ def _default_exporter() -> SpanExporter | None:
     return OTLPSpanExporter()
 
 
-def create_tracer_provider(
-    metrics: Metrics, exporter: SpanExporter | None = None, *, version: str = ""
-) -> tuple[TracerProvider, bool]:
+def create_tracer_provider(metrics: Metrics, exporter: SpanExporter | None = None, *, version: str = "") -> tuple[TracerProvider, bool]:
     """A provider exporting through ``exporter`` (default: OTLP gRPC from the environment),
     and whether spans are exported at all."""
-    resource = Resource.create(
-        {"service.name": os.environ.get(ENV_SERVICE_NAME, DEFAULT_SERVICE_NAME), "service.version": version}
-    )
+    resource = Resource.create({"service.name": os.environ.get(ENV_SERVICE_NAME, DEFAULT_SERVICE_NAME), "service.version": version})
     provider = TracerProvider(resource=resource)
     exporter = exporter if exporter is not None else _default_exporter()
     if exporter is not None:

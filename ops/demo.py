@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ops.stack import run_demo
 from worker import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,8 +20,6 @@ def main() -> int:
     if code != cli.EXIT_OK:
         return code
     print(f"listen: {', '.join(str(p.relative_to(ROOT)) for p in sorted(OUTPUT.rglob('*.wav')))}\n")
-    from ops.stack import run_demo
-
     return run_demo()
 
 

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 from enhancement.decode import AUDIO_SUFFIXES
@@ -72,10 +73,17 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def run(url: str, *, rate: float, duration_s: float, clips: list[bytes], token: str | None = None,
-        concurrency: int = 16, progress: bool = True, stop: threading.Event | None = None) -> LoadReport:
-    import httpx
-
+def run(
+    url: str,
+    *,
+    rate: float,
+    duration_s: float,
+    clips: list[bytes],
+    token: str | None = None,
+    concurrency: int = 16,
+    progress: bool = True,
+    stop: threading.Event | None = None,
+) -> LoadReport:
     if rate <= 0 or duration_s <= 0:
         raise ValueError("rate and duration must be positive")
     headers = {"content-type": "audio/wav"}

@@ -35,8 +35,13 @@ MISSING_HEARTBEAT_ALERT = "WatchdogHeartbeatMissing"
 
 
 class Receiver:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None,
-                 heartbeat_timeout_s: float = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_path: Path | None = None,
+        heartbeat_timeout_s: float = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
+    ) -> None:
         if heartbeat_timeout_s <= 0:
             raise ValueError(f"heartbeat_timeout_s must be positive, got {heartbeat_timeout_s}")
         self.received: list[dict] = []
@@ -82,7 +87,7 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args) -> None:
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
                 pass
 
         self._server = ThreadingHTTPServer((host, port), Handler)
@@ -124,15 +129,23 @@ class Receiver:
                 return
             self._heartbeat_missing = missing
         status = "firing" if missing else "resolved"
-        self.record({"receiver": "dead-mans-switch", "status": status, "alerts": [{
-            "status": status,
-            "labels": {"alertname": MISSING_HEARTBEAT_ALERT, "severity": "critical", "service": monitoring.SERVICE},
-            "annotations": {
-                "summary": "The Watchdog heartbeat stopped: Prometheus or Alertmanager is down.",
-                "description": f"No Watchdog notification for {silent_s:.0f} s (limit {self.heartbeat_timeout_s:g} s).",
-                "runbook_url": monitoring.runbook_url(MISSING_HEARTBEAT_ALERT),
-            },
-        }]})
+        self.record(
+            {
+                "receiver": "dead-mans-switch",
+                "status": status,
+                "alerts": [
+                    {
+                        "status": status,
+                        "labels": {"alertname": MISSING_HEARTBEAT_ALERT, "severity": "critical", "service": monitoring.SERVICE},
+                        "annotations": {
+                            "summary": "The Watchdog heartbeat stopped: Prometheus or Alertmanager is down.",
+                            "description": f"No Watchdog notification for {silent_s:.0f} s (limit {self.heartbeat_timeout_s:g} s).",
+                            "runbook_url": monitoring.runbook_url(MISSING_HEARTBEAT_ALERT),
+                        },
+                    }
+                ],
+            }
+        )
 
     def _watch_heartbeat(self) -> None:
         while not self._stopped.wait(HEARTBEAT_CHECK_INTERVAL_SECONDS):
@@ -142,7 +155,7 @@ class Receiver:
         with self._lock:
             return list(self.received)
 
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         threading.Thread(target=self.serve_forever, name="receiver", daemon=True).start()
         return self
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from ops import loadgen
 from ops.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +71,7 @@ def local_alertmanager_config(compose_config: dict, receiver_base_url: str) -> d
         for hook in receiver.get("webhook_configs", []):
             if not hook["url"].startswith(COMPOSE_RECEIVER + "/"):
                 raise ValueError(f"webhook {hook['url']} is not the compose receiver {COMPOSE_RECEIVER}")
-            hook["url"] = receiver_base_url + hook["url"][len(COMPOSE_RECEIVER):]
+            hook["url"] = receiver_base_url + hook["url"][len(COMPOSE_RECEIVER) :]
     return config
 
 
@@ -99,32 +100,63 @@ class LocalStack:
     def url(self, component: str) -> str:
         return f"http://127.0.0.1:{self.ports[component]}"
 
-    def start(self, timeout_s: float = 180.0) -> "LocalStack":
+    def start(self, timeout_s: float = 180.0) -> LocalStack:
         try:
             return self._start(timeout_s)
         except BaseException:
             self.stop()  # never leave half a stack running
             raise
 
-    def _start(self, timeout_s: float) -> "LocalStack":
+    def _start(self, timeout_s: float) -> LocalStack:
         self.ports = {name: free_port() for name in ("worker", "prometheus", "alertmanager")}
         self.receiver = Receiver(log_path=self.workdir / "notifications.jsonl").start()
         prometheus_config = local_prometheus_config(yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text()), self.ports)
-        alertmanager_config = local_alertmanager_config(yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text()), self.receiver.base_url)
+        alertmanager_config = local_alertmanager_config(
+            yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text()), self.receiver.base_url
+        )
         (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config, sort_keys=False))
         (self.workdir / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config, sort_keys=False))
 
         env = {**os.environ, "OTEL_TRACES_EXPORTER": "none", **self.worker_env}
-        self._spawn("worker", [sys.executable, "-m", "worker.cli", "--log-level", "INFO", "--log-format", "json",
-                               "serve", "--host", "127.0.0.1", "--port", str(self.ports["worker"])], env)
-        self._spawn("alertmanager", [alertmanager_binary(), f"--config.file={self.workdir / 'alertmanager.yml'}",
-                                     f"--storage.path={self.workdir / 'alertmanager-data'}",
-                                     f"--web.listen-address=127.0.0.1:{self.ports['alertmanager']}",
-                                     "--cluster.listen-address=", *compose_flags("alertmanager")])
-        self._spawn("prometheus", ["prometheus", f"--config.file={self.workdir / 'prometheus.yml'}",
-                                   f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
-                                   f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
-                                   *compose_flags("prometheus")])
+        self._spawn(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "worker.cli",
+                "--log-level",
+                "INFO",
+                "--log-format",
+                "json",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.ports["worker"]),
+            ],
+            env,
+        )
+        self._spawn(
+            "alertmanager",
+            [
+                alertmanager_binary(),
+                f"--config.file={self.workdir / 'alertmanager.yml'}",
+                f"--storage.path={self.workdir / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{self.ports['alertmanager']}",
+                "--cluster.listen-address=",
+                *compose_flags("alertmanager"),
+            ],
+        )
+        self._spawn(
+            "prometheus",
+            [
+                "prometheus",
+                f"--config.file={self.workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
+                *compose_flags("prometheus"),
+            ],
+        )
         self._wait_ready(timeout_s)
         return self
 
@@ -167,10 +199,10 @@ class LocalStack:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        for name, process in reversed(self.processes):
+        for _, process in reversed(self.processes):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for name, process in reversed(self.processes):
+        for _, process in reversed(self.processes):
             try:
                 process.wait(30)
             except subprocess.TimeoutExpired:
@@ -183,8 +215,6 @@ class LocalStack:
 
 def run_demo(rate: float = 1.0) -> int:
     """`make demo`: the stack plus a loadgen, until Ctrl-C."""
-    from ops import loadgen
-
     workdir = Path(tempfile.mkdtemp(prefix="enhancement-stack-"))
     stack = LocalStack(workdir)
     stop = threading.Event()
@@ -193,15 +223,18 @@ def run_demo(rate: float = 1.0) -> int:
     try:
         print("starting worker, Prometheus, Alertmanager and the receiver on 127.0.0.1 ...", flush=True)
         stack.start()
-        print(f"""
-  worker        {stack.url('worker')}   (/metrics, /readyz, /docs)
-  prometheus    {stack.url('prometheus')}   (/alerts, /graph)
-  alertmanager  {stack.url('alertmanager')}
-  receiver      {stack.receiver.url}   (notifications also in {workdir / 'notifications.jsonl'})
+        print(
+            f"""
+  worker        {stack.url("worker")}   (/metrics, /readyz, /docs)
+  prometheus    {stack.url("prometheus")}   (/alerts, /graph)
+  alertmanager  {stack.url("alertmanager")}
+  receiver      {stack.receiver.url if stack.receiver else "-"}   (notifications also in {workdir / "notifications.jsonl"})
   logs          {workdir}
 
 loadgen: {rate:g} clip/s of generated speech-like audio. Ctrl-C stops everything.
-""", flush=True)
+""",
+            flush=True,
+        )
         clips = loadgen.load_corpus(None, count=6, seconds=4.0)
         while not stop.is_set():
             report = loadgen.run(stack.url("worker"), rate=rate, duration_s=30, clips=clips, progress=False, stop=stop)

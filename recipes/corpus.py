@@ -44,23 +44,65 @@ TRAIN_NOISE_KINDS = ("white", "pink", "brown", "babble", "hum", "band")
 HELD_OUT_NOISE_KINDS = ("fan", "cafe", "street", "rain")
 
 _SUBJECTS = (
-    "the engineer", "my neighbour", "a small child", "the old captain", "our teacher",
-    "the quiet driver", "a tired nurse", "the young pilot", "his sister", "the farmer",
-    "a careful doctor", "the gardener", "her cousin", "the musician", "a local baker",
+    "the engineer",
+    "my neighbour",
+    "a small child",
+    "the old captain",
+    "our teacher",
+    "the quiet driver",
+    "a tired nurse",
+    "the young pilot",
+    "his sister",
+    "the farmer",
+    "a careful doctor",
+    "the gardener",
+    "her cousin",
+    "the musician",
+    "a local baker",
 )
 _VERBS = (
-    "carried", "painted", "opened", "found", "repaired", "counted", "described",
-    "noticed", "cleaned", "followed", "ordered", "borrowed", "measured", "packed",
+    "carried",
+    "painted",
+    "opened",
+    "found",
+    "repaired",
+    "counted",
+    "described",
+    "noticed",
+    "cleaned",
+    "followed",
+    "ordered",
+    "borrowed",
+    "measured",
+    "packed",
 )
 _OBJECTS = (
-    "the wooden box", "seven green bottles", "a heavy letter", "the broken radio",
-    "two silver keys", "the kitchen window", "a bright lantern", "the narrow bridge",
-    "four paper maps", "the blue bicycle", "a long ladder", "the winter coat",
+    "the wooden box",
+    "seven green bottles",
+    "a heavy letter",
+    "the broken radio",
+    "two silver keys",
+    "the kitchen window",
+    "a bright lantern",
+    "the narrow bridge",
+    "four paper maps",
+    "the blue bicycle",
+    "a long ladder",
+    "the winter coat",
 )
 _TAILS = (
-    "before the rain started", "near the harbour", "after a long day", "without a word",
-    "in the early morning", "during the storm", "at the edge of town", "for the third time",
-    "while the kettle boiled", "under the bright lights", "on a cold evening", "by the station",
+    "before the rain started",
+    "near the harbour",
+    "after a long day",
+    "without a word",
+    "in the early morning",
+    "during the storm",
+    "at the edge of town",
+    "for the third time",
+    "while the kettle boiled",
+    "under the bright lights",
+    "on a cold evening",
+    "by the station",
 )
 
 
@@ -124,8 +166,7 @@ def _babble(rng: np.random.Generator, n: int, voices: tuple[str, ...], talkers: 
 def _tones(rng: np.random.Generator, n: int, fundamental_hz: float, harmonics: int) -> np.ndarray:
     t = np.arange(n) / SAMPLE_RATE_HZ
     return sum(
-        rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * fundamental_hz * k * t + rng.uniform(0, 2 * np.pi))
-        for k in range(1, harmonics + 1)
+        rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * fundamental_hz * k * t + rng.uniform(0, 2 * np.pi)) for k in range(1, harmonics + 1)
     )
 
 

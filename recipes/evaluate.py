@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from enhancement import spectral
-from recipes.evaluation import si_snr_db
 from enhancement.model import MetricGanEnhancer
-from recipes.evaluation import reference_metrics
 from recipes import corpus
+from recipes.evaluation import reference_metrics, si_snr_db
 
 EVAL_SEED = 7
 

@@ -55,6 +55,31 @@ def _overdrive(y: np.ndarray, segments: list[PatternEvent], rate: int, rng: np.r
         y[s:t] = np.clip(y[s:t] * drive, -rail, rail)
 
 
+def _event_length(kind: str, rng: np.random.Generator, rate: int) -> int:
+    if kind == "click":
+        return int(rng.integers(1, 4))
+    if kind == "burst":
+        return int(rng.uniform(0.05, 0.3) * rate)
+    if kind == "dropout":
+        return int(rng.uniform(0.02, 0.15) * rate)
+    return int(rng.uniform(0.05, 0.2) * rate)
+
+
+def _apply_event(y: np.ndarray, kind: str, start: int, end: int, rng: np.random.Generator, clean: np.ndarray, speech_level: float) -> None:
+    """Damage y[start:end] in place; clipping is applied afterwards, to all its events at once."""
+    if kind == "click":
+        y[start:end] += rng.choice([-1, 1]) * rng.uniform(0.5, 1.0) * np.max(np.abs(clean))
+    elif kind == "burst":
+        burst = rng.standard_normal(end - start)
+        if rng.random() < 0.5:  # coloured: brown noise with its lowest frequencies removed
+            burst = np.cumsum(burst)
+            burst -= np.convolve(burst, np.ones(64) / 64, mode="same")
+        burst *= speech_level * 10 ** (rng.uniform(6, 15) / 20) / (np.sqrt(np.mean(burst**2)) + 1e-12)
+        y[start:end] += burst
+    elif kind == "dropout":
+        y[start:end] = 0.0
+
+
 def inject_events(
     clean: np.ndarray, rate: int, rng: np.random.Generator, *, per_kind: int = 2, kinds: Sequence[str] = PATTERN_KINDS
 ) -> tuple[np.ndarray, list[PatternEvent]]:
@@ -69,31 +94,14 @@ def inject_events(
         for _ in range(per_kind * 50):
             if placed == per_kind:
                 break
-            if kind == "click":
-                length = int(rng.integers(1, 4))
-            elif kind == "burst":
-                length = int(rng.uniform(0.05, 0.3) * rate)
-            elif kind == "dropout":
-                length = int(rng.uniform(0.02, 0.15) * rate)
-            else:
-                length = int(rng.uniform(0.05, 0.2) * rate)
+            length = _event_length(kind, rng, rate)
             start = _free_slot(rng, taken, len(y), length, margin)
             if start is None:
                 break
             if kind in ("dropout", "clipping") and not _speech_active(clean, start, length):
                 continue
             end = start + length
-            if kind == "click":
-                y[start:end] += rng.choice([-1, 1]) * rng.uniform(0.5, 1.0) * np.max(np.abs(clean))
-            elif kind == "burst":
-                burst = rng.standard_normal(length)
-                if rng.random() < 0.5:  # coloured: brown noise with its lowest frequencies removed
-                    burst = np.cumsum(burst)
-                    burst -= np.convolve(burst, np.ones(64) / 64, mode="same")
-                burst *= speech_level * 10 ** (rng.uniform(6, 15) / 20) / (np.sqrt(np.mean(burst**2)) + 1e-12)
-                y[start:end] += burst
-            elif kind == "dropout":
-                y[start:end] = 0.0
+            _apply_event(y, kind, start, end, rng, clean, speech_level)
             taken.append((start, end))
             truth.append(PatternEvent(kind, start / rate, end / rate, 1.0))
             placed += 1
@@ -124,9 +132,7 @@ class DetectionScore:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def score_detections(
-    truth: Sequence[PatternEvent], found: Sequence[PatternEvent], tolerance_s: float = 0.01
-) -> dict[str, DetectionScore]:
+def score_detections(truth: Sequence[PatternEvent], found: Sequence[PatternEvent], tolerance_s: float = 0.01) -> dict[str, DetectionScore]:
     """Match events of the same kind that overlap (within ``tolerance_s``); one match each."""
     scores = {}
     for kind in PATTERN_KINDS:

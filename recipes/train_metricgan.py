@@ -25,6 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from speechbrain.lobes.models.MetricGAN import EnhancementGenerator
+from speechbrain.processing.features import ISTFT, STFT, spectral_magnitude
+from speechbrain.processing.signal_processing import resynthesize
 
 from recipes import corpus
 
@@ -80,19 +83,13 @@ class Frontend(torch.nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        from speechbrain.processing.features import ISTFT, STFT
-
         self.stft = STFT(sample_rate=16000, win_length=32, hop_length=16, n_fft=512, window_fn=torch.hamming_window)
         self.istft = ISTFT(sample_rate=16000, win_length=32, hop_length=16, window_fn=torch.hamming_window)
 
     def features(self, wavs: torch.Tensor) -> torch.Tensor:
-        from speechbrain.processing.features import spectral_magnitude
-
         return torch.log1p(spectral_magnitude(self.stft(wavs), power=0.5))
 
     def resynthesize(self, enhanced_features: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:
-        from speechbrain.processing.signal_processing import resynthesize
-
         return resynthesize(torch.expm1(enhanced_features), noisy, self.stft, self.istft)
 
 
@@ -107,8 +104,6 @@ def train(
     seed: int = SEED,
     learning_rate: float = 1e-3,
 ) -> dict:
-    from speechbrain.lobes.models.MetricGAN import EnhancementGenerator
-
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     started = time.monotonic()
@@ -179,9 +174,21 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    print(json.dumps(train(args.out, minutes=args.minutes, batch_size=args.batch_size,
-                           clips_per_voice=args.clips_per_voice, si_snr_weight=args.si_snr_weight, resume=args.resume,
-                           seed=args.seed, learning_rate=args.learning_rate), indent=2))
+    print(
+        json.dumps(
+            train(
+                args.out,
+                minutes=args.minutes,
+                batch_size=args.batch_size,
+                clips_per_voice=args.clips_per_voice,
+                si_snr_weight=args.si_snr_weight,
+                resume=args.resume,
+                seed=args.seed,
+                learning_rate=args.learning_rate,
+            ),
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from worker.settings import Settings, load_settings
 from recipes import corpus
+from worker.settings import Settings, load_settings
 
 RATE = corpus.SAMPLE_RATE_HZ
 

@@ -8,6 +8,7 @@ from enhancement.decode import decode_bytes
 from enhancement.errors import InvalidAudio
 from helpers.hostile_corpus import _speechlike, _wav
 
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=4096))
 def test_decode_never_fails_with_anything_but_invalid_audio(data):

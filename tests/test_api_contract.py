@@ -26,8 +26,7 @@ EXAMPLES_PER_OPERATION = 50
 def worker(tmp_path_factory):
     token_file = tmp_path_factory.mktemp("auth") / "token"
     token_file.write_text(TOKEN)
-    live = LiveWorker({"ENHANCEMENT_SERVICE__AUTH_TOKEN_FILE": str(token_file),
-                       "ENHANCEMENT_SERVICE__QUEUE_CAPACITY": "64"}).start()
+    live = LiveWorker({"ENHANCEMENT_SERVICE__AUTH_TOKEN_FILE": str(token_file), "ENHANCEMENT_SERVICE__QUEUE_CAPACITY": "64"}).start()
     yield live
     live.terminate()
 
@@ -36,12 +35,34 @@ def test_schemathesis_finds_no_server_error_and_no_contract_violation(worker, tm
     report = tmp_path / "schemathesis.json"
     schemathesis = Path(sys.executable).with_name("schemathesis")
     run = subprocess.run(
-        [str(schemathesis), "run", worker.url + "/openapi.json", "-H", f"Authorization: Bearer {TOKEN}",
-         "--checks", "all", "--exclude-checks", "positive_data_acceptance",
-         "--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", "20261123", "--no-color",
-         "--generation-database", "none", "--request-timeout", "60",
-         "--report", "json", "--report-json-path", str(report)],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,  # its example cache stays out of the tree
+        [
+            str(schemathesis),
+            "run",
+            worker.url + "/openapi.json",
+            "-H",
+            f"Authorization: Bearer {TOKEN}",
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
+            "--max-examples",
+            str(EXAMPLES_PER_OPERATION),
+            "--seed",
+            "20261123",
+            "--no-color",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "60",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,  # its example cache stays out of the tree
     )
     summary = json.loads(report.read_text())
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

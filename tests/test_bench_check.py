@@ -63,12 +63,14 @@ def test_the_command_exits_non_zero_and_names_each_regression(tmp_path):
     baseline, results = tmp_path / "baseline.json", tmp_path / "latest.json"
     baseline.write_text(json.dumps(BASELINE))
     results.write_text(json.dumps(changed("quality.metricgan_shipped.si_snr_db@5dB", 10.0)))
-    run = subprocess.run([sys.executable, "-m", "bench.check", "--baseline", str(baseline), "--results", str(results)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.check", "--baseline", str(baseline), "--results", str(results)], capture_output=True, text=True
+    )
     assert run.returncode == 1 and "REGRESSION quality.metricgan_shipped.si_snr_db@5dB: 12 -> 10" in run.stdout
     results.write_text(json.dumps(BASELINE))
-    ok = subprocess.run([sys.executable, "-m", "bench.check", "--baseline", str(baseline), "--results", str(results)],
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "bench.check", "--baseline", str(baseline), "--results", str(results)], capture_output=True, text=True
+    )
     assert ok.returncode == 0 and "no regression" in ok.stdout
 
 

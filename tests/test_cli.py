@@ -43,7 +43,7 @@ def test_refuses_to_write_over_its_inputs(inputs, capsys):
 def test_bad_inputs_get_named_errors_and_a_non_zero_exit(tmp_path, capsys):
     folder = tmp_path / "bad"
     folder.mkdir()
-    for index, (name, (data, reason)) in enumerate(sorted(hostile_inputs().items())):
+    for index, (_, (data, _reason)) in enumerate(sorted(hostile_inputs().items())):
         (folder / f"case{index:02d}.wav").write_bytes(data)
     out = tmp_path / "out"
     code = cli.main(["enhance", str(folder), "--out", str(out), "--report", str(tmp_path / "r.json")])
@@ -110,8 +110,12 @@ def test_sigterm_mid_batch_finishes_the_clip_in_progress_and_leaves_nothing_half
     clips = loadgen.load_corpus(None, count=40, seconds=5.0)
     for index, clip in enumerate(clips):
         (inputs / f"clip{index:02d}.wav").write_bytes(clip)
-    batch = subprocess.Popen([sys.executable, "-m", "worker.cli", "enhance", str(inputs), "--out", str(out), "--report", str(report)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    batch = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "enhance", str(inputs), "--out", str(out), "--report", str(report)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not list(out.rglob("*.wav")):
         assert batch.poll() is None and time.monotonic() < deadline, "the batch never wrote its first clip"

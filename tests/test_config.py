@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from enhancement.config import SHIPPED_MODEL_DIR
-from worker.settings import load_settings
 from enhancement.errors import ConfigError
+from worker.settings import load_settings
 
 
 def test_defaults_work_without_a_file():

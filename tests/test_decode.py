@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from helpers.audio_files import hostile_inputs, noise, wav_bytes
 from enhancement.config import AudioLimits
 from enhancement.decode import MODEL_SAMPLE_RATE_HZ, decode_bytes, decode_file
 from enhancement.errors import InvalidAudio
+from helpers.audio_files import hostile_inputs, noise, wav_bytes
 
 LIMITS = AudioLimits()
 
@@ -49,7 +49,9 @@ def test_stereo_44k1_is_mixed_down_and_resampled():
 def test_antialiasing_removes_content_above_the_new_nyquist():
     rate = 48_000
     t = np.arange(rate) / rate
-    decoded = decode_bytes(wav_bytes(0.5 * np.sin(2 * np.pi * 12_000 * t) + 0.1 * np.sin(2 * np.pi * 440 * t), rate=rate, subtype="FLOAT"), LIMITS)
+    decoded = decode_bytes(
+        wav_bytes(0.5 * np.sin(2 * np.pi * 12_000 * t) + 0.1 * np.sin(2 * np.pi * 440 * t), rate=rate, subtype="FLOAT"), LIMITS
+    )
     # 12 kHz would alias to 4 kHz at 16 kHz; a proper filter leaves only the 440 Hz tone.
     body = decoded.samples[1000:-1000]
     assert np.sqrt(np.mean(body**2)) == pytest.approx(0.1 / np.sqrt(2), rel=0.05)

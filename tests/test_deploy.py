@@ -20,15 +20,22 @@ def test_compose_file_validates_with_docker_compose():
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.fail("docker-compose is required: scripts/install-system-deps installs Debian's docker-compose")
-    checked = subprocess.run([binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True,
-                             env={**os.environ, "GRAFANA_ADMIN_PASSWORD": "test-only"}, timeout=60)
+    checked = subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GRAFANA_ADMIN_PASSWORD": "test-only"},
+        timeout=60,
+    )
     assert checked.returncode == 0, checked.stderr
 
 
 def test_grafana_password_must_come_from_the_environment():
     binary = shutil.which("docker-compose") or pytest.fail("docker-compose is required")
     env = {k: v for k, v in os.environ.items() if k != "GRAFANA_ADMIN_PASSWORD"}
-    checked = subprocess.run([binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True, env=env, timeout=60)
+    checked = subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert checked.returncode != 0 and "GRAFANA_ADMIN_PASSWORD" in checked.stderr
     assert COMPOSE["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
 
@@ -69,8 +76,11 @@ def test_every_scrape_target_is_a_compose_service_and_port():
                 assert service in services, f"{job['job_name']} scrapes {target}: no such service"
                 assert int(port) == known_ports[service], f"{target} is not {service}'s port"
     assert services["worker"]["environment"]["ENHANCEMENT_SERVICE__PORT"] == "8080"
-    webhooks = {h["url"] for r in yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())["receivers"]
-                for h in r.get("webhook_configs", [])}
+    webhooks = {
+        h["url"]
+        for r in yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())["receivers"]
+        for h in r.get("webhook_configs", [])
+    }
     assert webhooks == {"http://receiver:9095/alerts", "http://receiver:9095/heartbeat"}
     assert "--enable-feature=exemplar-storage" in services["prometheus"]["command"]
     assert "--rules.alert.resend-delay=15s" in services["prometheus"]["command"]

@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from worker.settings import load_settings
-from worker import cli
-from worker.runtime import Runtime
-from worker.api.app import create_app
 from helpers.hostile_corpus import cases
+from worker import cli
+from worker.api.app import create_app
+from worker.runtime import Runtime
+from worker.settings import load_settings
 
 CASES = cases()
 
@@ -72,9 +72,21 @@ def test_each_case_through_the_cli(tmp_path):
 
 
 HOSTILE_NAMES = [
-    "..wav", "...wav", "-rf.wav", "--out.wav", " leading space.wav", "new\nline.wav", "tab\there.wav",
-    "semi;colon$(id).wav", "quote'\"s.wav", "back\\slash.wav", "right\u202eto-left.wav", "日本語.wav",
-    "%2e%2e%2fescape.wav", "..%2f..%2fetc%2fpasswd.wav", "a" * 250 + ".wav",
+    "..wav",
+    "...wav",
+    "-rf.wav",
+    "--out.wav",
+    " leading space.wav",
+    "new\nline.wav",
+    "tab\there.wav",
+    "semi;colon$(id).wav",
+    "quote'\"s.wav",
+    "back\\slash.wav",
+    "right\u202eto-left.wav",
+    "日本語.wav",
+    "%2e%2e%2fescape.wav",
+    "..%2f..%2fetc%2fpasswd.wav",
+    "a" * 250 + ".wav",
 ]
 
 
@@ -146,9 +158,15 @@ def test_a_link_planted_where_an_output_will_go_is_refused_and_its_target_untouc
 def test_names_sent_over_http_are_ignored_and_nothing_is_written(client, speech_like_wav, tmp_path, monkeypatch):
     test_client, _ = client
     monkeypatch.chdir(tmp_path)
-    response = test_client.post("/v1/enhance", content=speech_like_wav, headers={
-        "content-type": "audio/wav", "content-disposition": 'attachment; filename="../../../../tmp/pwned.wav"',
-        "x-filename": "../../etc/passwd"})
+    response = test_client.post(
+        "/v1/enhance",
+        content=speech_like_wav,
+        headers={
+            "content-type": "audio/wav",
+            "content-disposition": 'attachment; filename="../../../../tmp/pwned.wav"',
+            "x-filename": "../../etc/passwd",
+        },
+    )
     assert response.status_code == 200
     assert "passwd" not in str(response.headers) and "pwned" not in str(response.headers)
     assert list(tmp_path.iterdir()) == [] and not Path("/tmp/pwned.wav").exists()
@@ -160,7 +178,11 @@ def test_property_based_fuzzing_of_decode():
     import subprocess
     import sys
 
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__).with_name("fuzz_decode.py"))],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__).with_name("fuzz_decode.py"))],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "2 passed" in run.stdout

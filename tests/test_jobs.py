@@ -20,6 +20,7 @@ class Clock:
 def output_of(size: int):
     def process(data: bytes, clip_id: str, source: str) -> Traced:
         return Traced(Processed(ClipResult(clip_id, outcome=Outcome.SUCCESS), encoded=b"x" * size), trace_id="t")
+
     return process
 
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from prometheus_client import generate_latest
 
-from helpers.audio_files import wav_bytes
 from enhancement.model import MetricGanEnhancer
 from enhancement.pipeline import Pipeline
 from enhancement.result import STAGES
+from helpers.audio_files import wav_bytes
 from helpers.telemetry_fixtures import fresh_telemetry
 
 
@@ -53,8 +53,10 @@ def test_a_really_raising_model_moves_error_fallback_and_breaker_metrics(default
     assert t.value("enhancement_requests_total", outcome="degraded") == 6
     assert t.value("enhancement_stage_errors_total", stage="enhancement", reason="model_error") == 5
     assert t.value("enhancement_stage_errors_total", stage="enhancement", reason="circuit_open") == 1
-    assert t.value("enhancement_fallbacks_total", stage="enhancement", from_method="metricgan_plus",
-                   to_method="wiener", reason="model_error") == 5
+    assert (
+        t.value("enhancement_fallbacks_total", stage="enhancement", from_method="metricgan_plus", to_method="wiener", reason="model_error")
+        == 5
+    )
     assert t.value("enhancement_circuit_breaker_state", breaker="model") == 2
     assert t.value("enhancement_circuit_breaker_transitions_total", breaker="model", to_state="open") == 1
     assert t.value("enhancement_output_quality_total", verdict="poor") == 6
@@ -82,9 +84,17 @@ def test_every_help_text_is_one_sentence_and_names_carry_units(telemetry):
         assert family.documentation.count(". ") == 0, family.name
         if family.type == "counter":
             assert not family.name.endswith("_total"), "prometheus_client appends _total itself"
-        unitless = {"enhancement_real_time_factor", "enhancement_pattern_confidence", "enhancement_dnsmos_score",
-                    "enhancement_build", "enhancement_circuit_breaker_state", "enhancement_model_loaded",
-                    "enhancement_queue_depth", "enhancement_queue_capacity", "enhancement_inflight_requests"}
+        unitless = {
+            "enhancement_real_time_factor",
+            "enhancement_pattern_confidence",
+            "enhancement_dnsmos_score",
+            "enhancement_build",
+            "enhancement_circuit_breaker_state",
+            "enhancement_model_loaded",
+            "enhancement_queue_depth",
+            "enhancement_queue_capacity",
+            "enhancement_inflight_requests",
+        }
         if family.type in ("histogram", "gauge") and family.name not in unitless:
             assert re.search(r"_(seconds|bytes|ratio|db|lufs|dbtp)$", family.name), family.name
 
@@ -92,7 +102,7 @@ def test_every_help_text_is_one_sentence_and_names_carry_units(telemetry):
 def test_label_values_come_from_fixed_sets(default_config, loaded_enhancer, telemetry, speech):
     run_clips(default_config, loaded_enhancer, telemetry, [wav_bytes(speech), b"junk"])
     text = generate_latest(telemetry.registry).decode()
-    assert not re.search(r'[0-9a-f]{32}', text.split("# EOF")[0]), "no clip or trace ids in labels"
+    assert not re.search(r"[0-9a-f]{32}", text.split("# EOF")[0]), "no clip or trace ids in labels"
     assert "/tmp" not in text and "junk" not in text
 
 
@@ -100,6 +110,5 @@ def test_exposition_passes_promtool_check_metrics(default_config, loaded_enhance
     if shutil.which("promtool") is None:
         pytest.fail("promtool is required: scripts/install-system-deps installs Debian's prometheus")
     run_clips(default_config, loaded_enhancer, telemetry, [wav_bytes(speech), b""])
-    checked = subprocess.run(["promtool", "check", "metrics"], input=generate_latest(telemetry.registry),
-                             capture_output=True, timeout=30)
+    checked = subprocess.run(["promtool", "check", "metrics"], input=generate_latest(telemetry.registry), capture_output=True, timeout=30)
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()

@@ -50,10 +50,12 @@ def test_extra_keys_are_refused(model_copy):
 
 def test_wrong_shapes_are_refused(model_copy):
     hyperparams = model_copy / "hyperparams.yaml"
-    hyperparams.write_text(hyperparams.read_text().replace(
-        "enhance_model: !new:speechbrain.lobes.models.MetricGAN.EnhancementGenerator",
-        "enhance_model: !new:speechbrain.lobes.models.MetricGAN.EnhancementGenerator\n    hidden_size: 100",
-    ))
+    hyperparams.write_text(
+        hyperparams.read_text().replace(
+            "enhance_model: !new:speechbrain.lobes.models.MetricGAN.EnhancementGenerator",
+            "enhance_model: !new:speechbrain.lobes.models.MetricGAN.EnhancementGenerator\n    hidden_size: 100",
+        )
+    )
     with pytest.raises(CheckpointMismatch, match="size mismatch"):
         MetricGanEnhancer(model_copy, "cpu").load()
 

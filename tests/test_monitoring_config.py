@@ -77,7 +77,7 @@ def test_every_alert_follows_the_contract():
     sections = {line[3:].strip().lower() for line in runbook.splitlines() if line.startswith("## ")}
     alerts = list(rules_of("alert"))
     assert len(alerts) >= 29
-    for path, rule in alerts:
+    for _, rule in alerts:
         name = rule["alert"]
         assert rule.get("for"), f"{name} has no for"
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
@@ -109,7 +109,9 @@ def test_no_rule_reads_a_worker_series_without_the_shared_selector():
     unscoped = re.compile(r"(?<![:\w])(enhancement_[a-z0-9_]+|process_[a-z_]+|up)(\{[^}]*\}|\b)")
     for path, rule in rules_of("expr"):
         for match in unscoped.finditer(rule["expr"]):
-            assert monitoring.WORKER_SELECTOR in match.group(2), f"{path.name}: {match.group(0)} in {rule.get('alert') or rule.get('record')}"
+            assert monitoring.WORKER_SELECTOR in match.group(2), (
+                f"{path.name}: {match.group(0)} in {rule.get('alert') or rule.get('record')}"
+            )
 
 
 def _runbook_anchors() -> set[str]:
@@ -122,8 +124,12 @@ def _runbook_links() -> dict[str, list[str]]:
     """Every runbook link anywhere the project writes one: rules, rule tests, dashboards, the receiver."""
     from ops import receiver
 
-    places = [*PROMETHEUS.glob("rules/*.yml"), *PROMETHEUS.glob("tests/*.yml"), *(ROOT / "deploy" / "grafana").glob("dashboards/*.json"),
-              Path(receiver.__file__)]
+    places = [
+        *PROMETHEUS.glob("rules/*.yml"),
+        *PROMETHEUS.glob("tests/*.yml"),
+        *(ROOT / "deploy" / "grafana").glob("dashboards/*.json"),
+        Path(receiver.__file__),
+    ]
     link = re.compile(re.escape(monitoring.RUNBOOK_URL_BASE) + r"(#[\w-]*)?")
     found = {str(path.relative_to(ROOT)): [m.group(0) for m in link.finditer(path.read_text())] for path in places}
     found["ops/receiver.py (rendered)"] = [monitoring.runbook_url(receiver.MISSING_HEARTBEAT_ALERT)]
@@ -153,7 +159,9 @@ def test_slo_rules_have_the_three_sloth_groups_and_windows():
     assert slos == {"availability", "latency", "quality"}
     for alert in groups[2]["rules"]:
         assert "slo:sli_total:increase" in alert["expr"], f"{alert['alert']} lacks a minimum-traffic guard"
-    factors = sorted({float(m) for a in groups[2]["rules"] for m in re.findall(r"burning its error budget ([0-9.]+)x", a["annotations"]["summary"])})
+    factors = sorted(
+        {float(m) for a in groups[2]["rules"] for m in re.findall(r"burning its error budget ([0-9.]+)x", a["annotations"]["summary"])}
+    )
     assert factors == [1.0, 3.0, 6.0, 14.4]
 
 
@@ -181,14 +189,20 @@ def test_alertmanager_config_passes_amtool():
         (["severity=info", "notify_pagerduty=enabled"], "webhook-info"),
         (["alertname=Watchdog", "severity=info", "notify_pagerduty=enabled"], "heartbeat"),
     ],
-    ids=["critical", "warning", "info", "critical with pagerduty on", "warning with slack and email on", "info never pages",
-         "the watchdog goes only to the heartbeat"],
+    ids=[
+        "critical",
+        "warning",
+        "info",
+        "critical with pagerduty on",
+        "warning with slack and email on",
+        "info never pages",
+        "the watchdog goes only to the heartbeat",
+    ],
 )
 def test_each_severity_is_routed_where_it_should_go(labels, receivers):
     if not any(label.startswith("alertname=") for label in labels):
         labels = ["alertname=EnhancementCircuitBreakerOpen", *labels]
-    routed = run(tool("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER}",
-                 "service=enhancement-worker", *labels)
+    routed = run(tool("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER}", "service=enhancement-worker", *labels)
     assert routed.stdout.strip() == receivers, routed.stdout + routed.stderr
 
 
@@ -196,7 +210,11 @@ def test_alertmanager_groups_inhibits_and_reads_secrets_from_files():
     config = yaml.safe_load(ALERTMANAGER.read_text())
     assert config["route"]["group_by"] == ["alertname", "service"]
     inhibit = config["inhibit_rules"]
-    assert {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'], "equal": ["alertname", "service"]} in inhibit
+    assert {
+        "source_matchers": ['severity="critical"'],
+        "target_matchers": ['severity="warning"'],
+        "equal": ["alertname", "service"],
+    } in inhibit
     assert any('alertname="EnhancementWorkerDown"' in r["source_matchers"] and r["equal"] == ["instance"] for r in inhibit)
     repeats = {r["receiver"]: r.get("repeat_interval") for r in config["route"]["routes"] if "repeat_interval" in r}
     assert repeats == {"heartbeat": "30s", "webhook-critical": "1h", "webhook": "4h", "webhook-info": "24h"}

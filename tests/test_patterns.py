@@ -3,9 +3,9 @@ import pytest
 
 from enhancement import patterns
 from enhancement.config import PatternSettings
-from recipes.evaluation import inject_events, score_detections
 from enhancement.result import PATTERN_KINDS
 from recipes import corpus
+from recipes.evaluation import inject_events, score_detections
 
 RATE = corpus.SAMPLE_RATE_HZ
 SETTINGS = PatternSettings()

@@ -6,16 +6,16 @@ import pytest
 import soundfile as sf
 import torch
 
-from helpers.audio_files import hostile_inputs, wav_bytes
 from enhancement import loudness, patterns
-from worker.settings import load_settings
-from recipes.evaluation import inject_events, si_snr_db
+from enhancement.fallbacks import FALLBACK_PATHS
 from enhancement.model import MetricGanEnhancer
 from enhancement.observer import NullObserver
-from enhancement.fallbacks import FALLBACK_PATHS
 from enhancement.pipeline import Pipeline
 from enhancement.resilience import BreakerState
 from enhancement.result import STAGES, Outcome
+from helpers.audio_files import hostile_inputs, wav_bytes
+from recipes.evaluation import inject_events, si_snr_db
+from worker.settings import load_settings
 
 RATE = 16_000
 

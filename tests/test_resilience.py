@@ -19,8 +19,14 @@ class FakeClock:
 def breaker():
     clock = FakeClock()
     transitions = []
-    b = CircuitBreaker("model", failure_threshold=5, recovery_timeout_s=300, half_open_successes=3,
-                       clock=clock, on_transition=lambda name, state: transitions.append(state))
+    b = CircuitBreaker(
+        "model",
+        failure_threshold=5,
+        recovery_timeout_s=300,
+        half_open_successes=3,
+        clock=clock,
+        on_transition=lambda name, state: transitions.append(state),
+    )
     return b, clock, transitions
 
 

@@ -1,15 +1,15 @@
 import re
-from pathlib import Path
 import threading
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from helpers.audio_files import wav_bytes
-from worker.settings import load_settings
-from worker.runtime import Runtime
 from worker.api.app import create_app
+from worker.runtime import Runtime
+from worker.settings import load_settings
 
 
 def make_client(enhancer=None, environ=None, exporter=None):
@@ -173,11 +173,25 @@ def test_unauthenticated_endpoints_name_no_secret_and_no_path(loaded_enhancer, c
         client.post("/v1/enhance", content=clip, headers=auth)
         client.post("/v1/enhance", content=b"RIFF....WAVE", headers=auth)  # a rejection, so error series exist too
         client.post("/v1/enhance", content=clip, headers={"authorization": "Bearer tok-wrong"})
-        exposed = {path: client.get(path, headers={"accept": accept}).text
-                   for path, accept in [("/metrics", "text/plain"), ("/metrics", "application/openmetrics-text"),
-                                        ("/healthz", "*/*"), ("/readyz", "*/*"), ("/openapi.json", "*/*")]}
-    forbidden = ["tok-9f8e7d6c5b4a", "tok-wrong", str(secret_dir), str(runtime.settings.model.source), str(tmp_path),
-                 str(Path.home()), str(Path(__file__).resolve().parents[1])]
+        exposed = {
+            path: client.get(path, headers={"accept": accept}).text
+            for path, accept in [
+                ("/metrics", "text/plain"),
+                ("/metrics", "application/openmetrics-text"),
+                ("/healthz", "*/*"),
+                ("/readyz", "*/*"),
+                ("/openapi.json", "*/*"),
+            ]
+        }
+    forbidden = [
+        "tok-9f8e7d6c5b4a",
+        "tok-wrong",
+        str(secret_dir),
+        str(runtime.settings.model.source),
+        str(tmp_path),
+        str(Path.home()),
+        str(Path(__file__).resolve().parents[1]),
+    ]
     for path, text in exposed.items():
         assert text, path
         leaked = [word for word in forbidden if word in text]

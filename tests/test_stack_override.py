@@ -1,8 +1,7 @@
 """The local stack's one override: addresses only, the same rules and routes as compose."""
 
-import yaml
-
 import pytest
+import yaml
 
 from ops.stack import ALERTMANAGER_DIR, PROMETHEUS_DIR, compose_flags, local_alertmanager_config, local_prometheus_config
 

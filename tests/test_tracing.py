@@ -7,12 +7,12 @@ from opentelemetry.trace import StatusCode
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 
-from helpers.audio_files import wav_bytes
 from enhancement.pipeline import Pipeline
 from enhancement.result import STAGES
 from exporter.metrics import create_metrics
 from exporter.telemetry import TelemetryObserver
 from exporter.tracing import create_tracer_provider
+from helpers.audio_files import wav_bytes
 from helpers.otlp import OtlpReceiver
 from helpers.telemetry_fixtures import fresh_telemetry
 
@@ -63,6 +63,7 @@ def test_fallbacks_show_on_the_stage_span(default_config, speech):
 
         def enhance(self, samples):
             from enhancement.errors import ModelError
+
             raise ModelError("weights corrupt")
 
     t = fresh_telemetry()

@@ -1,26 +1,36 @@
 """The ``enhancement-worker`` command.
 
-    enhancement-worker enhance INPUT... --out DIR [--report FILE.json] [--config F]
-    enhancement-worker check-config [--config F]
-    enhancement-worker serve [--host H] [--port P] [--config F]
-    enhancement-worker loadgen --url U --rate R --duration D [--corpus DIR]
-    enhancement-worker receiver [--host H] [--port P]
+enhancement-worker enhance INPUT... --out DIR [--report FILE.json] [--config F]
+enhancement-worker check-config [--config F]
+enhancement-worker serve [--host H] [--port P] [--config F]
+enhancement-worker loadgen --url U --rate R --duration D [--corpus DIR]
+enhancement-worker receiver [--host H] [--port P]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from enhancement.decode import AUDIO_SUFFIXES
 from enhancement.errors import EnhancementError
+from enhancement.pipeline import Pipeline
 from enhancement.result import STAGES, ClipResult, Outcome
-from ops.receiver import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+from exporter.logs import configure_logging
+from ops import loadgen
+from ops.receiver import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, Receiver
+from worker.api.app import create_app
+from worker.readiness import production_report
+from worker.runtime import Runtime
 from worker.settings import Settings, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -63,7 +73,7 @@ def summary_table(results: list[ClipResult]) -> str:
     outcomes = Counter(r.outcome.value for r in results)
     lines = ["outcome    clips"]
     lines += [f"{o.value:<10} {outcomes.get(o.value, 0):>5}" for o in Outcome]
-    stage_seconds = Counter()
+    stage_seconds: defaultdict[str, float] = defaultdict(float)
     for r in results:
         for stage in r.stages:
             stage_seconds[stage.name] += stage.duration_s
@@ -81,6 +91,10 @@ def summary_table(results: list[ClipResult]) -> str:
     return "\n".join(lines)
 
 
+# What signal.signal returns and takes: a handler, SIG_DFL/SIG_IGN, or None for one set outside Python.
+Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
 class _StopOnSignal:
     """SIGTERM or SIGINT during a batch: finish the clip in progress, write nothing more, report.
 
@@ -91,32 +105,30 @@ class _StopOnSignal:
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Handler] = {}
 
-    def _handle(self, signum: int, frame) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.signum = signum
         for other in self.SIGNALS:
             signal.signal(other, self._previous[other])
 
-    def __enter__(self) -> "_StopOnSignal":
+    def __enter__(self) -> _StopOnSignal:
         for signum in self.SIGNALS:
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
 
 
-def _progress(total: int):
+def _progress(total: int) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, unit="clip", file=sys.stderr, disable=None, dynamic_ncols=True)
 
 
 def command_enhance(args: argparse.Namespace, config: Settings) -> int:
-    from enhancement.pipeline import Pipeline
-
     suffix = "." + config.output.format
     pairs = collect_inputs(args.inputs, args.out, suffix)
     if not pairs:
@@ -151,8 +163,6 @@ def command_enhance(args: argparse.Namespace, config: Settings) -> int:
 
 
 def command_check_config(args: argparse.Namespace, config: Settings) -> int:
-    from worker.readiness import production_report
-
     checks = production_report(config)
     width = max(len(c.name) for c in checks)
     for check in checks:
@@ -165,9 +175,6 @@ def command_check_config(args: argparse.Namespace, config: Settings) -> int:
 def command_serve(args: argparse.Namespace, config: Settings) -> int:
     import uvicorn
 
-    from worker.api.app import create_app
-    from worker.runtime import Runtime
-
     runtime = Runtime(config)
     app = create_app(runtime)
     host = args.host or config.service.host
@@ -179,8 +186,6 @@ def command_serve(args: argparse.Namespace, config: Settings) -> int:
 
 
 def command_loadgen(args: argparse.Namespace, config: Settings) -> int:
-    from ops import loadgen
-
     clips = loadgen.load_corpus(args.corpus)
     token = args.token_file.read_text().strip() if args.token_file else None
     report = loadgen.run(args.url, rate=args.rate, duration_s=args.duration, clips=clips, token=token, concurrency=args.concurrency)
@@ -189,14 +194,10 @@ def command_loadgen(args: argparse.Namespace, config: Settings) -> int:
 
 
 def command_receiver(args: argparse.Namespace, config: Settings) -> int:
-    from ops.receiver import Receiver
-
     receiver = Receiver(args.host, args.port, log_path=args.log, heartbeat_timeout_s=args.heartbeat_timeout)
     print(f"receiving Alertmanager notifications at {receiver.url}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         receiver.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return EXIT_OK
 
 
@@ -234,17 +235,19 @@ def build_parser() -> argparse.ArgumentParser:
     receiver.add_argument("--host", default="127.0.0.1")
     receiver.add_argument("--port", type=int, default=9095)
     receiver.add_argument("--log", type=Path, help="also append each notification to this JSON-lines file")
-    receiver.add_argument("--heartbeat-timeout", type=float, default=DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, metavar="SECONDS",
-                          help="raise WatchdogHeartbeatMissing after this long without a Watchdog heartbeat "
-                               f"(default {DEFAULT_HEARTBEAT_TIMEOUT_SECONDS:g})")
+    receiver.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        default=DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"raise WatchdogHeartbeatMissing after this long without a Watchdog heartbeat (default {DEFAULT_HEARTBEAT_TIMEOUT_SECONDS:g})",
+    )
     receiver.set_defaults(handler=command_receiver)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from exporter.logs import configure_logging
-
     configure_logging(args.log_level, args.log_format)
     try:
         config = load_settings(args.config)

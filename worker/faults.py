@@ -48,4 +48,3 @@ class FaultSwitch:
             while self._mode() == "hang" and time.monotonic() < until:
                 time.sleep(HANG_POLL_SECONDS)
         return self._inner.enhance(samples)
-

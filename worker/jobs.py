@@ -148,9 +148,7 @@ class WorkQueue:
         kept_bytes = sum(j.output_bytes for j in finished)
         for job in finished:
             within = (
-                (job.finished_s or 0.0) >= horizon
-                and len(self._jobs) <= self._max_retained_jobs
-                and kept_bytes <= self._max_retained_bytes
+                (job.finished_s or 0.0) >= horizon and len(self._jobs) <= self._max_retained_jobs and kept_bytes <= self._max_retained_bytes
             )
             if within:
                 break

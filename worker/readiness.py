@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import psutil
 
-from worker.settings import Settings
 from enhancement.errors import EnhancementError
+from enhancement.model import MetricGanEnhancer, resolve_device
+from worker.settings import Settings
 
 # The model, torch and a handful of clips in flight fit in well under this.
 MIN_AVAILABLE_MEMORY_BYTES = 1024**3
@@ -38,8 +39,6 @@ class Check:
 
 
 def _model_check(config: Settings) -> list[Check]:
-    from enhancement.model import MetricGanEnhancer, resolve_device
-
     checks = []
     try:
         device = resolve_device(config.model.device)
@@ -63,9 +62,7 @@ def _telemetry_check() -> Check:
     endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if endpoint:
         return Check("telemetry configured", True, f"OTLP traces to {endpoint}")
-    return Check(
-        "telemetry configured", False, "set OTEL_EXPORTER_OTLP_ENDPOINT, or OTEL_TRACES_EXPORTER=none to run without traces"
-    )
+    return Check("telemetry configured", False, "set OTEL_EXPORTER_OTLP_ENDPOINT, or OTEL_TRACES_EXPORTER=none to run without traces")
 
 
 def production_report(config: Settings) -> list[Check]:

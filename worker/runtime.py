@@ -25,6 +25,7 @@ from exporter.resources import GpuCollector, SystemCollector
 from exporter.telemetry import TelemetryObserver
 from exporter.tracing import create_tracer_provider, shutdown_tracing
 from worker.api.errors import ApiReason, ServiceError
+from worker.faults import FaultSwitch
 from worker.jobs import Job, QueueFull, Traced, WorkQueue
 from worker.settings import Settings
 
@@ -67,8 +68,6 @@ class Runtime:
         else:
             self.metrics.model_loaded.labels(model=enhancer.name).set(1)
         if enhancer is not None and settings.faults.control_file is not None:
-            from worker.faults import FaultSwitch  # only a fault-injection run imports it
-
             enhancer = FaultSwitch(enhancer, settings.faults.control_file)
         device = getattr(enhancer, "device", None) or "cpu"
         self.metrics.build_info.info({"version": VERSION, "model": MODEL_NAME, "device": device})

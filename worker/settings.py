@@ -70,9 +70,7 @@ class _MappingEnvSource(EnvSettingsSource):
 class Settings(BaseSettings, PipelineConfig):
     """The pipeline's sections plus the application's own; a PipelineConfig the pipeline takes as is."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED_DELIMITER, extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED_DELIMITER, extra="forbid", frozen=True)
 
     service: ServiceSettings = ServiceSettings()
     faults: FaultSettings = FaultSettings()
@@ -126,4 +124,3 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
         raise ConfigError("invalid configuration:\n" + _describe(exc)) from exc
     finally:
         _SOURCES.reset(token)
-

@@ -77,9 +77,7 @@ class _Dumper(yaml.SafeDumper):
     pass
 
 
-_Dumper.add_representer(
-    str, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style="|" if "\n" in v else None)
-)
+_Dumper.add_representer(str, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style="|" if "\n" in v else None))
 
 
 def _rule(rule: dict, comments: tuple[str, ...] = ()) -> list[str]:
@@ -97,7 +95,8 @@ def render() -> str:
     out += ["  - name: enhancement-slo-sli", "    rules:"]
     for slo in SLOS:
         for window in WINDOWS:
-            expr = f"({slo.errors.format(window=window, worker=WORKER_SELECTOR)})\n/\n({slo.total.format(window=window, worker=WORKER_SELECTOR)})"
+            errors, total = (q.format(window=window, worker=WORKER_SELECTOR) for q in (slo.errors, slo.total))
+            expr = f"({errors})\n/\n({total})"
             out += _rule({"record": f"slo:sli_error:ratio_rate{window}", "expr": expr, "labels": _labels(slo)})
         for window in sorted({w for _, _, _, w in BURN_ALERTS}, key=SECONDS.get):
             total = slo.total.format(window=window, worker=WORKER_SELECTOR).replace("sum(rate(", "sum(increase(")
@@ -112,14 +111,27 @@ def render() -> str:
         )
         out += _rule({"record": "slo:error_budget:ratio", "expr": f"vector({slo.budget})", "labels": _labels(slo)})
         out += _rule({"record": "slo:time_period:days", "expr": "vector(30)", "labels": _labels(slo)})
-        out += _rule({"record": "slo:current_burn_rate:ratio",
-                      "expr": f"slo:sli_error:ratio_rate5m{selector}\n/ on(service, slo)\nslo:error_budget:ratio{selector}",
-                      "labels": _labels(slo)})
-        out += _rule({"record": "slo:period_burn_rate:ratio",
-                      "expr": f"slo:sli_error:ratio_rate30d{selector}\n/ on(service, slo)\nslo:error_budget:ratio{selector}",
-                      "labels": _labels(slo)})
-        out += _rule({"record": "slo:period_error_budget_remaining:ratio", "expr": f"1 - slo:period_burn_rate:ratio{selector}",
-                      "labels": _labels(slo)})
+        out += _rule(
+            {
+                "record": "slo:current_burn_rate:ratio",
+                "expr": f"slo:sli_error:ratio_rate5m{selector}\n/ on(service, slo)\nslo:error_budget:ratio{selector}",
+                "labels": _labels(slo),
+            }
+        )
+        out += _rule(
+            {
+                "record": "slo:period_burn_rate:ratio",
+                "expr": f"slo:sli_error:ratio_rate30d{selector}\n/ on(service, slo)\nslo:error_budget:ratio{selector}",
+                "labels": _labels(slo),
+            }
+        )
+        out += _rule(
+            {
+                "record": "slo:period_error_budget_remaining:ratio",
+                "expr": f"1 - slo:period_burn_rate:ratio{selector}",
+                "labels": _labels(slo),
+            }
+        )
 
     out += ["  - name: enhancement-slo-alerts", "    rules:"]
     for slo in SLOS:
@@ -151,9 +163,12 @@ def render() -> str:
                     "runbook_url": runbook_url(name),
                 },
             }
-            out += _rule(rule, (
-                f"{factor}x burn over {short} and {long}: {budget_share:.0%} of the 30-day budget gone in {long}.",
-                f"Guard: at least {guard} eligible clips in {long} (1 / (budget x {factor}) + 1), so that",
-                "a single bad clip at a quiet hour cannot fire it alone.",
-            ))
+            out += _rule(
+                rule,
+                (
+                    f"{factor}x burn over {short} and {long}: {budget_share:.0%} of the 30-day budget gone in {long}.",
+                    f"Guard: at least {guard} eligible clips in {long} (1 / (budget x {factor}) + 1), so that",
+                    "a single bad clip at a quiet hour cannot fire it alone.",
+                ),
+            )
     return "\n".join(out) + "\n"

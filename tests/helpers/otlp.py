@@ -11,15 +11,13 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, sink: "OtlpReceiver") -> None:
+    def __init__(self, sink: OtlpReceiver) -> None:
         self._sink = sink
 
     def Export(self, request, context):  # noqa: N802 (gRPC method name)
         spans = []
         for resource_spans in request.resource_spans:
-            service = next(
-                (a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"), ""
-            )
+            service = next((a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"), "")
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     spans.append((service, span))
@@ -40,7 +38,7 @@ class OtlpReceiver:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "OtlpReceiver":
+    def start(self) -> OtlpReceiver:
         self._server.start()
         return self
 

@@ -19,14 +19,29 @@ class LiveWorker:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, "OTEL_TRACES_EXPORTER": "none", **(env or {})}
-        self._log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+        # Open for the worker's whole life, closed in terminate().
+        self._log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 120.0) -> "LiveWorker":
+    def start(self, timeout_s: float = 120.0) -> LiveWorker:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "--log-level", "INFO", "--log-format", "json",
-             "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "worker.cli",
+                "--log-level",
+                "INFO",
+                "--log-format",
+                "json",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=self._env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -23,11 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ops import monitoring
-from ops import loadgen
+from helpers.otlp import OtlpReceiver
+from ops import loadgen, monitoring
 from ops.receiver import MISSING_HEARTBEAT_ALERT
 from ops.stack import LocalStack
-from helpers.otlp import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
@@ -35,6 +34,7 @@ VARIABLES = {"$job": "enhancement-worker", "$instance": ".*", "$slo": ".*", "$__
 MODEL_DEADLINE_SECONDS = 5
 MTTD_TARGET_SECONDS = 30.0
 DETECTIONS: dict[str, dict] = {}
+
 
 class Traffic:
     """Loadgen in the background until stopped: speech clips with interruptions, plus one bad upload."""
@@ -97,13 +97,18 @@ def wait_for(condition, timeout_s: float, what: str, poll_s: float = 1.0):
 
 
 def notifications(stack: LocalStack, alertname: str, status: str, since: float = 0.0) -> list[tuple[float, dict]]:
-    return [(entry["received_at"], alert) for entry in stack.receiver.snapshot() for alert in entry["alerts"]
-            if alert["labels"]["alertname"] == alertname and alert["status"] == status and entry["received_at"] >= since]
+    return [
+        (entry["received_at"], alert)
+        for entry in stack.receiver.snapshot()
+        for alert in entry["alerts"]
+        if alert["labels"]["alertname"] == alertname and alert["status"] == status and entry["received_at"] >= since
+    ]
 
 
 def first_notification(stack: LocalStack, alertname: str, status: str, since: float, timeout_s: float) -> tuple[float, dict]:
-    return wait_for(lambda: next(iter(notifications(stack, alertname, status, since)), None),
-                    timeout_s, f"{alertname} {status} at the receiver")
+    return wait_for(
+        lambda: next(iter(notifications(stack, alertname, status, since)), None), timeout_s, f"{alertname} {status} at the receiver"
+    )
 
 
 def detected(fault: str, alert: str, injected_at: float, arrived_at: float, **extra) -> float:
@@ -118,15 +123,18 @@ def stack(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("stack")
     fault = workdir / "fault"
     collector = OtlpReceiver().start()
-    live = LocalStack(workdir, worker_env={
-        "ENHANCEMENT_FAULTS__CONTROL_FILE": str(fault),
-        "ENHANCEMENT_MODEL__BREAKER__RECOVERY_TIMEOUT_SECONDS": "5",
-        "ENHANCEMENT_MODEL__TIMEOUT_SECONDS": str(MODEL_DEADLINE_SECONDS),
-        "ENHANCEMENT_QUALITY__DNSMOS_SAMPLE_RATIO": "0.5",
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
-        "OTEL_EXPORTER_OTLP_INSECURE": "true",
-    })
+    live = LocalStack(
+        workdir,
+        worker_env={
+            "ENHANCEMENT_FAULTS__CONTROL_FILE": str(fault),
+            "ENHANCEMENT_MODEL__BREAKER__RECOVERY_TIMEOUT_SECONDS": "5",
+            "ENHANCEMENT_MODEL__TIMEOUT_SECONDS": str(MODEL_DEADLINE_SECONDS),
+            "ENHANCEMENT_QUALITY__DNSMOS_SAMPLE_RATIO": "0.5",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        },
+    )
     live.collector = collector
     try:
         live.start()
@@ -172,9 +180,15 @@ def panel_queries() -> list[tuple[str, str, str]]:
 
 
 def test_every_recording_rule_and_panel_query_has_data(stack):
-    wait_for(lambda: query(stack, 'enhancement_requests_total{outcome="rejected"} > 0')
-             and query(stack, "enhancement_dnsmos_score_count > 0")
-             and query(stack, "enhancement_pattern_confidence_count > 0"), 120, "traffic to reach Prometheus")
+    wait_for(
+        lambda: (
+            query(stack, 'enhancement_requests_total{outcome="rejected"} > 0')
+            and query(stack, "enhancement_dnsmos_score_count > 0")
+            and query(stack, "enhancement_pattern_confidence_count > 0")
+        ),
+        120,
+        "traffic to reach Prometheus",
+    )
     # Rates need two scrapes of a series, and some series start at their first event: poll.
     rules = recording_rules()
     deadline = time.monotonic() + 90
@@ -193,8 +207,10 @@ def test_every_recording_rule_and_panel_query_has_data(stack):
 
 def test_exemplars_are_queryable_from_prometheus(stack):
     def exemplars():
-        response = httpx.get(stack.url("prometheus") + "/api/v1/query_exemplars",
-                             params={"query": "enhancement_stage_duration_seconds_bucket", "start": time.time() - 600, "end": time.time()}).json()
+        response = httpx.get(
+            stack.url("prometheus") + "/api/v1/query_exemplars",
+            params={"query": "enhancement_stage_duration_seconds_bucket", "start": time.time() - 600, "end": time.time()},
+        ).json()
         return [e for series in response["data"] for e in series["exemplars"]]
 
     found = wait_for(exemplars, 60, "exemplars")
@@ -243,8 +259,14 @@ def test_a_hung_model_times_out_into_degraded_output_and_pages(stack):
 
     arrived, alert = first_notification(stack, "EnhancementCircuitBreakerOpen", "firing", started, 180)
     # A repeat of the alert the raising model resolved moments ago: it waits for the group's 1 min interval.
-    detected("model hangs", "EnhancementCircuitBreakerOpen", started, arrived, model_deadline_s=MODEL_DEADLINE_SECONDS,
-             repeat_of_a_resolved_alert=True)
+    detected(
+        "model hangs",
+        "EnhancementCircuitBreakerOpen",
+        started,
+        arrived,
+        model_deadline_s=MODEL_DEADLINE_SECONDS,
+        repeat_of_a_resolved_alert=True,
+    )
     assert query(stack, 'enhancement_fallbacks_total{stage="enhancement", reason="timeout"} > 0')
 
     recovery = time.time()
@@ -276,11 +298,18 @@ def test_sigterm_finishes_the_clip_in_flight_and_the_stopped_worker_pages(stack)
     long_clip = loadgen.load_corpus(None, count=1, seconds=30.0, seed=3)[0]
     answers = []
     with stack.traffic.paused():  # so that the clip in flight is this one
-        sender = threading.Thread(target=lambda: answers.append(httpx.post(
-            stack.url("worker") + "/v1/enhance", content=long_clip, headers={"content-type": "audio/wav"}, timeout=120)))
+        sender = threading.Thread(
+            target=lambda: answers.append(
+                httpx.post(stack.url("worker") + "/v1/enhance", content=long_clip, headers={"content-type": "audio/wav"}, timeout=120)
+            )
+        )
         sender.start()
-        wait_for(lambda: "enhancement_inflight_requests 1.0" in httpx.get(stack.url("worker") + "/metrics").text,
-                 30, "the clip in flight", poll_s=0.02)
+        wait_for(
+            lambda: "enhancement_inflight_requests 1.0" in httpx.get(stack.url("worker") + "/metrics").text,
+            30,
+            "the clip in flight",
+            poll_s=0.02,
+        )
         started = time.time()
         stack.kill("worker", signal.SIGTERM)
         sender.join(120)

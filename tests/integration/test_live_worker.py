@@ -8,22 +8,41 @@ import time
 import httpx
 import pytest
 
-from ops import loadgen
-from helpers.worker import LiveWorker
 from helpers.otlp import OtlpReceiver
+from helpers.worker import LiveWorker
+from ops import loadgen
 
 # The metric catalogue, as exposed (counters with _total, histograms by their _count).
 CATALOGUE = [
-    "enhancement_requests_total", "enhancement_request_duration_seconds_count", "enhancement_stage_duration_seconds_count",
-    "enhancement_stage_errors_total", "enhancement_fallbacks_total", "enhancement_circuit_breaker_state",
-    "enhancement_audio_duration_seconds_count", "enhancement_real_time_factor_count", "enhancement_patterns_detected_total",
-    "enhancement_pattern_confidence_count", "enhancement_snr_improvement_db_count", "enhancement_output_snr_db_count",
-    "enhancement_dnsmos_score_count", "enhancement_loudness_gain_db_count", "enhancement_output_loudness_lufs_count",
-    "enhancement_true_peak_dbtp_count", "enhancement_limiter_gain_reduction_db_count", "enhancement_queue_depth",
-    "enhancement_queue_capacity", "enhancement_inflight_requests", "enhancement_model_loaded",
-    "enhancement_model_load_duration_seconds", "enhancement_build_info", "enhancement_output_quality_total",
-    "enhancement_http_responses_total", "enhancement_system_cpu_seconds_total",
-    "enhancement_system_memory_available_bytes", "process_resident_memory_bytes", "process_cpu_seconds_total",
+    "enhancement_requests_total",
+    "enhancement_request_duration_seconds_count",
+    "enhancement_stage_duration_seconds_count",
+    "enhancement_stage_errors_total",
+    "enhancement_fallbacks_total",
+    "enhancement_circuit_breaker_state",
+    "enhancement_audio_duration_seconds_count",
+    "enhancement_real_time_factor_count",
+    "enhancement_patterns_detected_total",
+    "enhancement_pattern_confidence_count",
+    "enhancement_snr_improvement_db_count",
+    "enhancement_output_snr_db_count",
+    "enhancement_dnsmos_score_count",
+    "enhancement_loudness_gain_db_count",
+    "enhancement_output_loudness_lufs_count",
+    "enhancement_true_peak_dbtp_count",
+    "enhancement_limiter_gain_reduction_db_count",
+    "enhancement_queue_depth",
+    "enhancement_queue_capacity",
+    "enhancement_inflight_requests",
+    "enhancement_model_loaded",
+    "enhancement_model_load_duration_seconds",
+    "enhancement_build_info",
+    "enhancement_output_quality_total",
+    "enhancement_http_responses_total",
+    "enhancement_system_cpu_seconds_total",
+    "enhancement_system_memory_available_bytes",
+    "process_resident_memory_bytes",
+    "process_cpu_seconds_total",
 ]
 
 

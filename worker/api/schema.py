@@ -10,8 +10,15 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 ACCEPTED_CONTENT_TYPES = (
-    "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/flac", "audio/x-flac",
-    "audio/ogg", "application/ogg", "application/octet-stream",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/wave",
+    "audio/vnd.wave",
+    "audio/flac",
+    "audio/x-flac",
+    "audio/ogg",
+    "application/ogg",
+    "application/octet-stream",
 )
 OUTPUT_MEDIA_TYPES = ("audio/wav", "audio/flac")
 BINARY = {"type": "string", "format": "binary"}
@@ -77,10 +84,14 @@ def errors(*codes: int) -> dict:
 
 def audio_upload() -> dict:
     """`openapi_extra` for a route whose body is one audio file, sent as is."""
-    return {"requestBody": {"required": True, "description": "One audio file (WAV, FLAC or OGG), as the raw body.",
-                            "content": {media: {"schema": BINARY} for media in ACCEPTED_CONTENT_TYPES}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "One audio file (WAV, FLAC or OGG), as the raw body.",
+            "content": {media: {"schema": BINARY} for media in ACCEPTED_CONTENT_TYPES},
+        }
+    }
 
 
 def audio_response(description: str) -> dict:
-    return {"description": description, "headers": RESULT_HEADERS,
-            "content": {media: {"schema": BINARY} for media in OUTPUT_MEDIA_TYPES}}
+    return {"description": description, "headers": RESULT_HEADERS, "content": {media: {"schema": BINARY} for media in OUTPUT_MEDIA_TYPES}}

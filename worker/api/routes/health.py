@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client.exposition import choose_encoder
 
@@ -15,7 +17,7 @@ router = APIRouter()
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(request: Request, runtime: RuntimeDep) -> Response:
-    encoder, content_type = choose_encoder(request.headers.get("accept"))
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(runtime.registry), media_type=content_type)
 
 
@@ -36,9 +38,14 @@ def readyz(runtime: RuntimeDep, response: Response) -> Readiness:
     breaker = pipeline.breaker.state if pipeline is not None else None
     model_ok = pipeline is not None and (breaker is not BreakerState.OPEN or not settings.service.ready_requires_closed_breaker)
     memory = read_memory()
-    components = {
+    components: dict[str, dict[str, Any]] = {
         "pattern_detection": {"ok": True, "enabled": settings.patterns.enabled},
-        "model": {"ok": model_ok, "loaded": pipeline is not None, "breaker": breaker.value if breaker else None, "error": runtime.model_error},
+        "model": {
+            "ok": model_ok,
+            "loaded": pipeline is not None,
+            "breaker": breaker.value if breaker else None,
+            "error": runtime.model_error,
+        },
         "loudness": {"ok": True, "gain_ratio": settings.loudness.gain_ratio, "ceiling_dbtp": settings.loudness.ceiling_dbtp},
         "resources": {"ok": memory.enough, "memory_available_bytes": memory.available_bytes, "gpus": runtime.gpus.gpu_count},
         "telemetry": {"ok": True, "traces_exported": runtime.traces_configured},
