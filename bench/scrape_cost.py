@@ -19,26 +19,15 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from bench import common
-from enhancement.pipeline import FALLBACK_PATHS, MODEL_FAILURE_REASONS
+from enhancement.errors import INPUT_REASONS, Reason
+from enhancement.fallbacks import FALLBACK_PATHS, MODEL_FAILURE_REASONS
 from enhancement.quality import DNSMOS_DIMENSIONS
 from enhancement.result import PATTERN_KINDS, STAGES, Outcome
 from exporter.metrics import create_metrics
 from exporter.resources import GpuCollector, SystemCollector
 from exporter.telemetry import initialise_label_sets
 
-DECODE_REASONS = (
-    "empty",
-    "truncated",
-    "undecodable",
-    "unreadable",
-    "non_finite",
-    "silent",
-    "too_short",
-    "too_long",
-    "too_many_channels",
-    "unsupported_sample_rate",
-    "too_large",
-)
+DECODE_REASONS = tuple(reason.value for reason in INPUT_REASONS)
 ROUTES = ("/v1/enhance", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/audio", "/metrics", "/healthz", "/readyz")
 CODES = ("200", "202", "401", "404", "409", "413", "415", "422", "429", "500", "503")
 EXEMPLAR = {"trace_id": "0123456789abcdef0123456789abcdef"}
@@ -58,7 +47,7 @@ def populated_registry() -> CollectorRegistry:
     m.request_duration.observe(0.4, exemplar=EXEMPLAR)
     for stage in STAGES:
         m.stage_duration.labels(stage=stage).observe(0.01, exemplar=EXEMPLAR)
-        for reason in ("internal", *MODEL_FAILURE_REASONS):
+        for reason in (Reason.INTERNAL.value, *(r.value for r in MODEL_FAILURE_REASONS)):
             m.stage_errors.labels(stage=stage, reason=reason).inc()
     for reason in DECODE_REASONS:
         m.stage_errors.labels(stage="decode", reason=reason).inc()

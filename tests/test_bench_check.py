@@ -5,7 +5,9 @@ import json
 import subprocess
 import sys
 
-from bench.check import FIGURES, Figure, compare
+import pytest
+
+from bench.check import FIGURES, Figure, compare, unchecked
 
 BASELINE = {
     "quality": {"metricgan_shipped": {"pesq_wb@5dB": 1.70, "si_snr_db@5dB": 12.0}},
@@ -40,11 +42,18 @@ def test_changes_within_tolerance_pass():
     assert compare(BASELINE, changed("memory.rss_after_model_mib", 830.0)) == []
 
 
-def test_quality_memory_and_overhead_regressions_are_caught():
-    assert compare(BASELINE, changed("quality.metricgan_shipped.pesq_wb@5dB", 1.64))
-    assert compare(BASELINE, changed("memory.rss_after_model_mib", 860.0))
-    assert compare(BASELINE, changed("memory.growth_ratio", 0.08))
-    assert compare(BASELINE, changed("telemetry_overhead.overhead_ratio", 0.05))
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("quality.metricgan_shipped.pesq_wb@5dB", 1.64),
+        ("memory.rss_after_model_mib", 860.0),
+        ("memory.growth_ratio", 0.08),
+        ("telemetry_overhead.overhead_ratio", 0.05),
+    ],
+)
+def test_quality_memory_and_overhead_regressions_are_caught_and_named(path, value):
+    [problem] = compare(BASELINE, changed(path, value))
+    assert problem.startswith(f"{path}: ")
 
 
 def test_improvements_never_count_as_regressions():
@@ -57,6 +66,21 @@ def test_a_figure_missing_from_fresh_results_is_a_regression():
     del fresh["quality"]
     problems = compare(BASELINE, fresh)
     assert any("missing from the fresh results" in p for p in problems)
+
+
+def test_a_figure_missing_from_the_baseline_is_reported_not_skipped(tmp_path):
+    baseline = copy.deepcopy(BASELINE)
+    del baseline["memory"]
+    newly = set(unchecked(baseline)) - set(unchecked(BASELINE))
+    assert newly == {"memory.rss_after_model_mib", "memory.growth_ratio"}
+    (tmp_path / "baseline.json").write_text(json.dumps(baseline))
+    (tmp_path / "latest.json").write_text(json.dumps(BASELINE))
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.check", "--baseline", str(tmp_path / "baseline.json"), "--results", str(tmp_path / "latest.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0 and "NOT CHECKED memory.rss_after_model_mib" in run.stdout, run.stdout
 
 
 def test_the_command_exits_non_zero_and_names_each_regression(tmp_path):

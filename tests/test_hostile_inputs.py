@@ -35,14 +35,14 @@ def test_each_case_over_http(client, name):
     test_client, runtime = client
     data, expected = CASES[name]
     response = test_client.post("/v1/enhance", content=data, headers={"content-type": "application/octet-stream"})
-    if expected == "ok" or (expected == "ok_or_rejected" and response.status_code == 200):
+    if expected == "ok":
         assert response.status_code == 200, response.text
         assert response.headers["x-enhancement-outcome"] in ("success", "degraded")
         assert response.content[:4] == b"RIFF"
     else:
         assert response.status_code == 422, (response.status_code, response.text)
         body = response.json()
-        assert body["error"] and (expected == "ok_or_rejected" or body["reason"] == expected)
+        assert body["error"] and body["reason"] == expected
         counted = runtime.registry.get_sample_value("enhancement_stage_errors_total", {"stage": "decode", "reason": body["reason"]})
         assert counted and counted >= 1
     assert test_client.get("/healthz").status_code == 200
@@ -61,12 +61,12 @@ def test_each_case_through_the_cli(tmp_path):
         result = results[name]
         written = out / "in" / f"{name}.wav"
         if result["outcome"] in ("success", "degraded"):
-            assert expected in ("ok", "ok_or_rejected"), name
+            assert expected == "ok", name
             assert written.is_file()
         else:
             assert expected != "ok", (name, result["error"])
             assert result["outcome"] == "rejected" and result["error"], name
-            assert expected == "ok_or_rejected" or result["error_reason"] == expected, (name, result["error_reason"])
+            assert result["error_reason"] == expected, (name, result["error_reason"])
             assert not written.exists(), name
     assert not list(out.rglob("*.partial")), "no partial files left behind"
 

@@ -1,7 +1,9 @@
 """The whole stack, live: the real worker, Debian's Prometheus with the repo's rules, Alertmanager
 with the repo's routing, the webhook receiver (also the dead man's switch) and an OTLP collector;
-then every fault of the reliability suite, one after another, each with its alert observed at
-the receiver and its detection time recorded.
+then every fault of the reliability suite, each with its alert observed at the receiver and its
+detection time recorded. Each test sets up its own preconditions (the worker up, an earlier incident
+of its alert resolved), so any one of them runs alone with `pytest -k`; in file order, the slow
+trace-export alert runs its clock while the model faults are tested.
 
 Settings are the ones the compose file ships (5 s scrape and evaluation, the shipped `for`
 durations and Alertmanager timings) with two exceptions on the worker: the breaker recovers
@@ -105,6 +107,25 @@ def notifications(stack: LocalStack, alertname: str, status: str, since: float =
     ]
 
 
+def latest_status(stack: LocalStack, alertname: str) -> str | None:
+    statuses = [
+        alert["status"] for entry in stack.receiver.snapshot() for alert in entry["alerts"] if alert["labels"]["alertname"] == alertname
+    ]
+    return statuses[-1] if statuses else None
+
+
+def settle(stack: LocalStack, alertname: str, timeout_s: float = 240) -> bool:
+    """Wait until any earlier incident of the alert is resolved at the receiver, so that the next fault
+    is a new incident to Alertmanager; True when there was an earlier one (the next is then a repeat)."""
+    wait_for(lambda: latest_status(stack, alertname) != "firing", timeout_s, f"the last {alertname} to resolve")
+    return latest_status(stack, alertname) == "resolved"
+
+
+def ensure_running(stack: LocalStack, component: str) -> None:
+    if dict(stack.processes)[component].poll() is not None:
+        stack.restart(component)
+
+
 def first_notification(stack: LocalStack, alertname: str, status: str, since: float, timeout_s: float) -> tuple[float, dict]:
     return wait_for(
         lambda: next(iter(notifications(stack, alertname, status, since)), None), timeout_s, f"{alertname} {status} at the receiver"
@@ -116,6 +137,15 @@ def detected(fault: str, alert: str, injected_at: float, arrived_at: float, **ex
     DETECTIONS[fault] = {"alert": alert, "detection_s": seconds, **extra}
     print(f"\n{fault}: {alert} at the receiver {seconds} s after the fault")
     return seconds
+
+
+@pytest.fixture(scope="module")
+def collector_down_at(stack) -> float:
+    """Stops the OTLP collector once spans have reached it; the time it went down."""
+    stack.collector.wait_for(lambda spans: any(s.name == "enhance" for _, s in spans), timeout_s=60)
+    down_at = time.time()
+    stack.collector.stop()
+    return down_at
 
 
 @pytest.fixture(scope="module")
@@ -217,19 +247,16 @@ def test_exemplars_are_queryable_from_prometheus(stack):
     assert all(re.fullmatch(r"[0-9a-f]{32}", e["labels"]["trace_id"]) for e in found)
 
 
-def test_the_collector_going_down_changes_nothing_for_clients(stack):
-    stack.collector.wait_for(lambda spans: any(s.name == "enhance" for _, s in spans), timeout_s=30)
-    stack.otlp_down_at = time.time()
-    stack.collector.stop()
+def test_the_collector_going_down_changes_nothing_for_clients(stack, collector_down_at):
     clips = loadgen.load_corpus(None, count=2, seconds=2.0)
     report = loadgen.run(stack.url("worker"), rate=1, duration_s=4, clips=clips, progress=False)
     assert set(report.statuses) <= {200, 429} and report.statuses[200] >= 1, report.summary()
-    # The alert needs minutes of sustained failures; test_trace_export_failures_alert checks it later.
+    # The alert needs minutes of sustained failures; test_trace_export_failures_alert waits for it.
     wait_for(lambda: query(stack, "enhancement_telemetry_export_failures_total > 0"), 90, "export failures to be counted")
 
 
 def test_a_failing_model_pages_through_alertmanager_and_then_resolves(stack):
-    assert not notifications(stack, "EnhancementCircuitBreakerOpen", "firing")
+    settle(stack, "EnhancementCircuitBreakerOpen")
     started = time.time()
     stack.fault_file.write_text("raise")
     arrived, alert = first_notification(stack, "EnhancementCircuitBreakerOpen", "firing", started, 120)
@@ -248,24 +275,30 @@ def test_a_failing_model_pages_through_alertmanager_and_then_resolves(stack):
 
 def test_a_hung_model_times_out_into_degraded_output_and_pages(stack):
     clip = loadgen.load_corpus(None, count=1, seconds=2.0)[0]
+    repeat = settle(stack, "EnhancementCircuitBreakerOpen")
     started = time.time()
     stack.fault_file.write_text("hang")
-    answer = httpx.post(stack.url("worker") + "/v1/enhance", content=clip, headers={"content-type": "audio/wav"}, timeout=120)
-    while answer.status_code == 429:  # the hang backs the queue up; a client retries as Retry-After says
+
+    def send() -> httpx.Response:
+        return httpx.post(stack.url("worker") + "/v1/enhance", content=clip, headers={"content-type": "audio/wav"}, timeout=120)
+
+    answer = send()
+    give_up = time.monotonic() + 180
+    while answer.status_code == 429 and time.monotonic() < give_up:  # the hang backs the queue up; retry as told
         time.sleep(float(answer.headers.get("retry-after", 1)))
-        answer = httpx.post(stack.url("worker") + "/v1/enhance", content=clip, headers={"content-type": "audio/wav"}, timeout=120)
+        answer = send()
     assert answer.status_code == 200 and answer.content[:4] == b"RIFF"
     assert answer.headers["x-enhancement-outcome"] == "degraded"
 
     arrived, alert = first_notification(stack, "EnhancementCircuitBreakerOpen", "firing", started, 180)
-    # A repeat of the alert the raising model resolved moments ago: it waits for the group's 1 min interval.
+    # After the raising model's incident, this one is a repeat: it waits for the group's 1 min interval.
     detected(
         "model hangs",
         "EnhancementCircuitBreakerOpen",
         started,
         arrived,
         model_deadline_s=MODEL_DEADLINE_SECONDS,
-        repeat_of_a_resolved_alert=True,
+        repeat_of_a_resolved_alert=repeat,
     )
     assert query(stack, 'enhancement_fallbacks_total{stage="enhancement", reason="timeout"} > 0')
 
@@ -275,27 +308,31 @@ def test_a_hung_model_times_out_into_degraded_output_and_pages(stack):
     assert 500 not in stack.traffic.statuses, stack.traffic.statuses
 
 
-def test_trace_export_failures_alert(stack):
-    arrived, alert = first_notification(stack, "EnhancementTelemetryExportFailing", "firing", stack.otlp_down_at, 600)
-    detected("OTLP collector down", "EnhancementTelemetryExportFailing", stack.otlp_down_at, arrived)
+def test_trace_export_failures_alert(stack, collector_down_at):
+    arrived, alert = first_notification(stack, "EnhancementTelemetryExportFailing", "firing", collector_down_at, 600)
+    detected("OTLP collector down", "EnhancementTelemetryExportFailing", collector_down_at, arrived)
     assert alert["labels"]["severity"] == "warning"
     assert 500 not in stack.traffic.statuses, stack.traffic.statuses
 
 
 def test_a_killed_worker_pages_and_comes_back(stack):
+    ensure_running(stack, "worker")
+    repeat = settle(stack, "EnhancementWorkerDown")
     started = time.time()
     stack.kill("worker", signal.SIGKILL)
     arrived, alert = first_notification(stack, "EnhancementWorkerDown", "firing", started, 120)
-    detected("worker killed (SIGKILL)", "EnhancementWorkerDown", started, arrived)
+    detected("worker killed (SIGKILL)", "EnhancementWorkerDown", started, arrived, repeat_of_a_resolved_alert=repeat)
     assert alert["labels"]["severity"] == "critical"
     stack.restart("worker")
-    # Until Alertmanager has said "resolved", a second outage is the same unresolved incident to
-    # it and gets no new notification; the next test needs one.
     first_notification(stack, "EnhancementWorkerDown", "resolved", started, 180)
 
 
 def test_sigterm_finishes_the_clip_in_flight_and_the_stopped_worker_pages(stack):
     long_clip = loadgen.load_corpus(None, count=1, seconds=30.0, seed=3)[0]
+    ensure_running(stack, "worker")
+    # Until Alertmanager has said "resolved", a new outage is the same unresolved incident to it
+    # and gets no new notification.
+    repeat = settle(stack, "EnhancementWorkerDown")
     answers = []
     with stack.traffic.paused():  # so that the clip in flight is this one
         sender = threading.Thread(
@@ -316,10 +353,10 @@ def test_sigterm_finishes_the_clip_in_flight_and_the_stopped_worker_pages(stack)
     assert answers and answers[0].status_code == 200, answers and answers[0].text
     assert len(answers[0].content) > 30 * 16_000 * 2, "the whole 30 s clip came back"
 
-    # The same alert resolved moments ago (the SIGKILL above): Alertmanager still holds its group,
-    # so this one goes out on the group's 1 min interval rather than after group_wait.
+    # After an earlier outage Alertmanager still holds the alert's group, so a repeat goes out on the
+    # group's 1 min interval rather than after group_wait.
     arrived, _ = first_notification(stack, "EnhancementWorkerDown", "firing", started, 180)
-    detected("worker stopped (SIGTERM)", "EnhancementWorkerDown", started, arrived, repeat_of_a_resolved_alert=True)
+    detected("worker stopped (SIGTERM)", "EnhancementWorkerDown", started, arrived, repeat_of_a_resolved_alert=repeat)
     stack.restart("worker")
     wait_for(lambda: query(stack, 'up{job="enhancement-worker"} == 1'), 60, "Prometheus to scrape the restarted worker")
 
@@ -338,3 +375,4 @@ def test_prometheus_going_down_leaves_the_worker_alone_and_trips_the_dead_mans_s
     assert not {code for code in served if code >= 500}, served
     metrics = httpx.get(stack.url("worker") + "/metrics", timeout=10)
     assert metrics.status_code == 200 and "enhancement_requests_total" in metrics.text
+    stack.restart("prometheus")
