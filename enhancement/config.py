@@ -76,6 +76,9 @@ class LoudnessSettings(_Section):
 
 class QualitySettings(_Section):
     dnsmos_sample_ratio: float = Field(0.1, ge=0, le=1)
+    # An output whose WADA-SNR is more than this below its input's is poor (the quality SLI). Clean
+    # input can lose a dB or two to enhancement without anyone hearing it; 3 dB is a clear loss.
+    poor_snr_drop_db: float = Field(3.0, ge=0)
 
 
 class OutputSettings(_Section):

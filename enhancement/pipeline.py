@@ -260,7 +260,11 @@ class Pipeline:
 
     def _quality(self, noisy: np.ndarray, enhanced: np.ndarray, result: ClipResult, stage: StageRecord) -> None:
         def wada() -> QualityReport:
-            return QualityReport(input_snr_db=quality.wada_snr_db(noisy), output_snr_db=quality.wada_snr_db(enhanced))
+            return QualityReport(
+                input_snr_db=quality.wada_snr_db(noisy),
+                output_snr_db=quality.wada_snr_db(enhanced),
+                poor_snr_drop_db=self.config.quality.poor_snr_drop_db,
+            )
 
         def wada_and_dnsmos() -> QualityReport:
             report = wada()

@@ -89,6 +89,7 @@ class QualityReport:
     input_snr_db: float
     output_snr_db: float
     dnsmos: dict[str, float] | None = None
+    poor_snr_drop_db: float = 3.0  # quality.poor_snr_drop_db: an SNR fall beyond this makes the output poor
 
     @property
     def snr_improvement_db(self) -> float:
@@ -122,6 +123,14 @@ class ClipResult:
         if self.audio_duration_s <= 0:
             return None
         return self.processing_s / self.audio_duration_s
+
+    @property
+    def poor_output(self) -> bool:
+        """Whether the output got worse: SNR fell by more than the margin, loudness missed its target,
+        or either could not be measured (nothing vouches for it)."""
+        if self.quality is None or self.loudness is None:
+            return True
+        return self.quality.snr_improvement_db < -self.quality.poor_snr_drop_db or not self.loudness.on_target
 
     def stage(self, name: str) -> StageRecord | None:
         return next((s for s in self.stages if s.name == name), None)

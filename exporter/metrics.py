@@ -21,6 +21,8 @@ disable_created_metrics()
 DURATION_BUCKETS_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 # Clip lengths: the 0.5 s minimum up to the 600 s cap.
 AUDIO_BUCKETS_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+# Answer time over clip length: 1.0, an answer within the clip's own length, is the latency SLO threshold.
+RESPONSE_TIME_RATIO_BUCKETS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 # Real-time factor: 0.01 is 100x faster than real time, 1 is real time.
 RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 # SNR improvement can be negative when a clip was already clean.
@@ -38,6 +40,8 @@ CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 class Metrics:
     requests: Counter
     request_duration: Histogram
+    response_time_ratio: Histogram
+    queue_wait: Histogram
     stage_duration: Histogram
     stage_errors: Counter
     fallbacks: Counter
@@ -80,6 +84,14 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         request_duration=histogram(
             "request_duration_seconds", "Time to process one clip from decode to encode, in seconds.", DURATION_BUCKETS_SECONDS
         ),
+        response_time_ratio=histogram(
+            "response_time_ratio",
+            "Time from admission to answer, queue wait included, over the clip's length (at least 1 s), a ratio.",
+            RESPONSE_TIME_RATIO_BUCKETS,
+        ),
+        queue_wait=histogram(
+            "queue_wait_seconds", "Time a clip waited in the queue before processing began, in seconds.", DURATION_BUCKETS_SECONDS
+        ),
         stage_duration=histogram(
             "stage_duration_seconds", "Time spent in one pipeline stage for one clip, in seconds.", DURATION_BUCKETS_SECONDS, ("stage",)
         ),
@@ -110,7 +122,7 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         ),
         output_quality=counter(
             "output_quality",
-            "Clips with output, by verdict: good when the primary path ran, SNR did not fall and loudness is on target.",
+            "Clips with output, by verdict: poor when SNR fell by more than the margin or loudness missed its target.",
             ("verdict",),
         ),
         loudness_gain=histogram(

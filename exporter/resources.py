@@ -20,6 +20,10 @@ from prometheus_client.registry import Collector
 logger = logging.getLogger(__name__)
 
 
+# Linux counts guest time inside user and nice already: leaving it out keeps sum() over modes the total.
+GUEST_MODES = frozenset({"guest", "guest_nice"})
+
+
 class SystemCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         memory = psutil.virtual_memory()
@@ -29,7 +33,8 @@ class SystemCollector(Collector):
             labels=["mode"],
         )
         for mode, seconds in psutil.cpu_times()._asdict().items():
-            cpu.add_metric([mode], seconds)
+            if mode not in GUEST_MODES:
+                cpu.add_metric([mode], seconds)
         yield cpu
         yield GaugeMetricFamily("enhancement_system_memory_total_bytes", "Physical memory of the host, in bytes.", value=memory.total)
         yield GaugeMetricFamily(

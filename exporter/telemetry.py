@@ -163,14 +163,7 @@ class TelemetryObserver:
             for dimension, score in (result.quality.dnsmos or {}).items():
                 m.dnsmos.labels(dimension=dimension).observe(score)
         if result.outcome.produced_audio:
-            good = (
-                result.outcome is Outcome.SUCCESS
-                and result.quality is not None
-                and result.quality.snr_improvement_db >= 0
-                and result.loudness is not None
-                and result.loudness.on_target
-            )
-            m.output_quality.labels(verdict="good" if good else "poor").inc()
+            m.output_quality.labels(verdict="poor" if result.poor_output else "good").inc()
 
     def breaker_transition(self, breaker: str, to_state: BreakerState) -> None:
         try:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 # Where docs/runbook.md is published; every alert's runbook_url is this plus "#<alertname in lower case>".
 RUNBOOK_URL_BASE = "https://github.com/enhancement-worker/enhancement-worker/blob/main/docs/runbook.md"
-# The label matchers that pick the worker's own series out of everything Prometheus scrapes.
-WORKER_SELECTOR = 'job="enhancement-worker"'
+# The scrape job of the worker, and the label matchers that pick its series out of everything scraped.
+WORKER_JOB = "enhancement-worker"
+WORKER_SELECTOR = f'job="{WORKER_JOB}"'
 # The `service` label every alert and SLO record carries, for routing and inhibition.
 SERVICE = "enhancement-worker"
 

@@ -1,7 +1,8 @@
 """A notification receiver for Alertmanager's webhook: logs every notification it gets.
 
 It is the demo receiver of the stack (docker compose and the local stack) and the
-witness of the live alerting tests. POST /alerts takes Alertmanager's webhook JSON;
+witness of the live alerting tests. POST /alerts takes Alertmanager's webhook JSON (and
+POST /escalations the same, from the escalation route: each entry names its receiver);
 GET /alerts returns everything received so far, each with its arrival time.
 
 It is also the dead man's switch. Alertmanager posts the always-firing Watchdog to
@@ -56,7 +57,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("content-length") or 0)
-                if self.path not in ("/alerts", "/heartbeat"):
+                if self.path not in ("/alerts", "/escalations", "/heartbeat"):
                     self.send_error(404)
                     return
                 if not 0 < length <= MAX_BODY_BYTES:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ops import monitoring
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -81,9 +83,14 @@ def test_every_scrape_target_is_a_compose_service_and_port():
         for r in yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())["receivers"]
         for h in r.get("webhook_configs", [])
     }
-    assert webhooks == {"http://receiver:9095/alerts", "http://receiver:9095/heartbeat"}
+    assert webhooks == {"http://receiver:9095/alerts", "http://receiver:9095/escalations", "http://receiver:9095/heartbeat"}
     assert "--enable-feature=exemplar-storage" in services["prometheus"]["command"]
     assert "--rules.alert.resend-delay=15s" in services["prometheus"]["command"]
+    # 90 days (three SLO windows), and alerts without the HA `replica` label so a pair deduplicates.
+    assert "--storage.tsdb.retention.time=90d" in services["prometheus"]["command"]
+    assert {"action": "labeldrop", "regex": "replica"} in config["alerting"]["alert_relabel_configs"]
+    [worker_job] = [job for job in config["scrape_configs"] if job["job_name"] == monitoring.WORKER_JOB]
+    assert worker_job["static_configs"][0]["labels"]["service"] == monitoring.SERVICE
 
 
 def test_worker_image_runs_as_non_root():

@@ -59,7 +59,9 @@ def test_a_really_raising_model_moves_error_fallback_and_breaker_metrics(default
     )
     assert t.value("enhancement_circuit_breaker_state", breaker="model") == 2
     assert t.value("enhancement_circuit_breaker_transitions_total", breaker="model", to_state="open") == 1
-    assert t.value("enhancement_output_quality_total", verdict="poor") == 6
+    # A fallback is not poor by itself: the verdict follows what the output measures (clean speech
+    # through the Wiener filter keeps its SNR and its loudness target).
+    assert t.value("enhancement_output_quality_total", verdict="good") == 6
 
 
 def test_rejections_are_counted_with_their_reason(default_config, loaded_enhancer, telemetry):
@@ -112,3 +114,45 @@ def test_exposition_passes_promtool_check_metrics(default_config, loaded_enhance
     run_clips(default_config, loaded_enhancer, telemetry, [wav_bytes(speech), b""])
     checked = subprocess.run(["promtool", "check", "metrics"], input=generate_latest(telemetry.registry), capture_output=True, timeout=30)
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+
+
+def test_host_cpu_is_cumulative_counters_that_no_scrape_resets():
+    import os
+    import time
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from exporter.resources import SystemCollector
+
+    registry = CollectorRegistry()
+    registry.register(SystemCollector())
+
+    def cpu_seconds() -> dict[str, float]:
+        return {
+            line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+            for line in generate_latest(registry).decode().splitlines()
+            if line.startswith("enhancement_system_cpu_seconds_total{")
+        }
+
+    first = cpu_seconds()
+    for _ in range(5):  # other scrapers in between
+        generate_latest(registry)
+    time.sleep(0.2)
+    second = cpu_seconds()
+    assert {"user", "system", "idle"} <= set(first) and not {"guest", "guest_nice"} & set(first)
+    assert first.keys() == second.keys() and all(second[m] >= first[m] for m in first)
+    elapsed_cpu = sum(second.values()) - sum(first.values())
+    assert 0 < elapsed_cpu < 60 * (os.cpu_count() or 1), "all modes summed advance with wall time times cores"
+
+
+def test_an_output_is_poor_when_its_snr_falls_past_the_margin_or_loudness_misses():
+    from enhancement.result import ClipResult, LoudnessReport, QualityReport
+
+    def clip(snr_change: float, output_lufs: float = -20.0) -> ClipResult:
+        loudness = LoudnessReport("limiter", -24.0, output_lufs, 4.0, -3.0, 0.0, target_lufs=-20.0, tolerance_lu=0.5)
+        return ClipResult("c", quality=QualityReport(20.0, 20.0 + snr_change, poor_snr_drop_db=3.0), loudness=loudness)
+
+    assert not clip(-2.9).poor_output, "a clean clip losing under 3 dB is fine"
+    assert clip(-3.1).poor_output
+    assert clip(+6.0, output_lufs=-21.0).poor_output, "a loudness miss is poor whatever the SNR"
+    assert ClipResult("c").poor_output, "nothing measured, nothing vouched for"

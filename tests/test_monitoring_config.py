@@ -76,7 +76,7 @@ def test_every_alert_follows_the_contract():
     runbook = RUNBOOK.read_text()
     sections = {line[3:].strip().lower() for line in runbook.splitlines() if line.startswith("## ")}
     alerts = list(rules_of("alert"))
-    assert len(alerts) >= 29
+    assert len(alerts) >= 35
     for _, rule in alerts:
         name = rule["alert"]
         assert rule.get("for"), f"{name} has no for"
@@ -106,12 +106,14 @@ def test_every_rule_file_is_exactly_what_the_generator_writes():
 
 
 def test_no_rule_reads_a_worker_series_without_the_shared_selector():
-    unscoped = re.compile(r"(?<![:\w])(enhancement_[a-z0-9_]+|process_[a-z_]+|up)(\{[^}]*\}|\b)")
+    worker_series = re.compile(r"(?<![:\w])(enhancement_[a-z0-9_]+|process_[a-z_]+)(\{[^}]*\}|\b)")
+    targets = re.compile(r"(?<![:\w])up(\{[^}]*\}|\b)")
     for path, rule in rules_of("expr"):
-        for match in unscoped.finditer(rule["expr"]):
-            assert monitoring.WORKER_SELECTOR in match.group(2), (
-                f"{path.name}: {match.group(0)} in {rule.get('alert') or rule.get('record')}"
-            )
+        where = f"{path.name}: {rule.get('alert') or rule.get('record')}"
+        for match in worker_series.finditer(rule["expr"]):
+            assert monitoring.WORKER_SELECTOR in match.group(2), f"{where} reads {match.group(0)}"
+        for match in targets.finditer(rule["expr"]):
+            assert "job=" in match.group(1), f"{where} reads up without naming a job"
 
 
 def _runbook_anchors() -> set[str]:
@@ -155,22 +157,32 @@ def test_slo_rules_have_the_three_sloth_groups_and_windows():
     records = {r["record"] for r in groups[0]["rules"]}
     for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"):
         assert f"slo:sli_error:ratio_rate{window}" in records
+    assert all(g["interval"] == "1m" for g in groups), "SLO groups evaluate once a minute"
+    thirty_days = next(r for r in groups[0]["rules"] if r["record"] == "slo:sli_error:ratio_rate30d")
+    assert "slo:sli_error:ratio_rate5m" in thirty_days["expr"] and "enhancement_" not in thirty_days["expr"]
     slos = {r["labels"]["slo"] for r in groups[1]["rules"]}
     assert slos == {"availability", "latency", "quality"}
-    for alert in groups[2]["rules"]:
-        assert "slo:sli_total:increase" in alert["expr"], f"{alert['alert']} lacks a minimum-traffic guard"
-    factors = sorted(
-        {float(m) for a in groups[2]["rules"] for m in re.findall(r"burning its error budget ([0-9.]+)x", a["annotations"]["summary"])}
-    )
+    alerts = {a["alert"]: a for a in groups[2]["rules"]}
+    assert set(alerts) == {
+        "EnhancementSLOAvailabilityBurnPage",
+        "EnhancementSLOAvailabilityBurnTicket",
+        "EnhancementSLOLatencyBurnPage",
+        "EnhancementSLOLatencyBurnTicket",
+        "EnhancementSLOQualityBurnTicket",
+    }, "one alert per SLO and severity; quality never pages"
+    for alert in alerts.values():
+        assert alert["expr"].count("slo:sli_total:increase") == 2, f"{alert['alert']} lacks a minimum-traffic guard on a window"
+    assert alerts["EnhancementSLOQualityBurnTicket"]["expr"].count("slo:sli_errors:increase") == 2, "quality needs bad events too"
+    factors = sorted({float(m) for a in alerts.values() for m in re.findall(r"([0-9.]+)x", a["annotations"]["summary"])})
     assert factors == [1.0, 3.0, 6.0, 14.4]
 
 
 def test_latency_slo_threshold_sits_on_a_bucket_boundary():
-    from exporter.metrics import DURATION_BUCKETS_SECONDS
+    from exporter.metrics import RESPONSE_TIME_RATIO_BUCKETS
 
     text = (PROMETHEUS / "rules" / "slo.yml").read_text()
-    thresholds = set(re.findall(r'enhancement_request_duration_seconds_bucket\{[^}]*le="([0-9.]+)"\}', text))
-    assert thresholds and all(float(t) in DURATION_BUCKETS_SECONDS for t in thresholds)
+    thresholds = set(re.findall(r'enhancement_response_time_ratio_bucket\{[^}]*le="([0-9.]+)"\}', text))
+    assert thresholds and all(float(t) in RESPONSE_TIME_RATIO_BUCKETS for t in thresholds)
 
 
 def test_alertmanager_config_passes_amtool():
@@ -188,6 +200,7 @@ def test_alertmanager_config_passes_amtool():
         (["severity=warning", "notify_slack=enabled", "notify_email=enabled"], "slack,email,webhook"),
         (["severity=info", "notify_pagerduty=enabled"], "webhook-info"),
         (["alertname=Watchdog", "severity=info", "notify_pagerduty=enabled"], "heartbeat"),
+        (["alertname=EnhancementCriticalUnresolved", "severity=critical", "escalate=true"], "escalation"),
     ],
     ids=[
         "critical",
@@ -197,6 +210,7 @@ def test_alertmanager_config_passes_amtool():
         "warning with slack and email on",
         "info never pages",
         "the watchdog goes only to the heartbeat",
+        "an unresolved critical escalates to the second receiver",
     ],
 )
 def test_each_severity_is_routed_where_it_should_go(labels, receivers):
@@ -210,14 +224,20 @@ def test_alertmanager_groups_inhibits_and_reads_secrets_from_files():
     config = yaml.safe_load(ALERTMANAGER.read_text())
     assert config["route"]["group_by"] == ["alertname", "service"]
     inhibit = config["inhibit_rules"]
+    # A page explains the worker's warnings (an SLO page its ticket too), never the watchers'.
     assert {
         "source_matchers": ['severity="critical"'],
-        "target_matchers": ['severity="warning"'],
-        "equal": ["alertname", "service"],
+        "target_matchers": ['severity="warning"', 'alertname=~"Enhancement.*"'],
+        "equal": ["service"],
+    } in inhibit
+    assert {
+        "source_matchers": ['alertname="EnhancementCircuitBreakerOpen"'],
+        "target_matchers": ['alertname=~"EnhancementLowSuccessRate|EnhancementHighFallbackRate"'],
+        "equal": ["service"],
     } in inhibit
     assert any('alertname="EnhancementWorkerDown"' in r["source_matchers"] and r["equal"] == ["instance"] for r in inhibit)
     repeats = {r["receiver"]: r.get("repeat_interval") for r in config["route"]["routes"] if "repeat_interval" in r}
-    assert repeats == {"heartbeat": "30s", "webhook-critical": "1h", "webhook": "4h", "webhook-info": "24h"}
+    assert repeats == {"escalation": "1h", "heartbeat": "30s", "webhook-critical": "1h", "webhook": "4h", "webhook-info": "24h"}
     text = ALERTMANAGER.read_text()
     assert "routing_key_file" in text and "api_url_file" in text and "smtp_auth_password_file" in text
     assert not re.search(r"(routing_key|api_url|auth_password):\s", text), "secrets must come from files"

@@ -29,7 +29,7 @@ def test_alertmanager_override_changes_only_the_webhook_and_template_paths():
     assert local["route"] == compose["route"] and local["inhibit_rules"] == compose["inhibit_rules"]
     assert local["templates"] == [str(ALERTMANAGER_DIR / "templates" / "*.tmpl")]
     hooks = {h["url"] for r in local["receivers"] for h in r.get("webhook_configs", [])}
-    assert hooks == {"http://127.0.0.1:19095/alerts", "http://127.0.0.1:19095/heartbeat"}
+    assert hooks == {"http://127.0.0.1:19095/alerts", "http://127.0.0.1:19095/escalations", "http://127.0.0.1:19095/heartbeat"}
     assert [r["name"] for r in local["receivers"]] == [r["name"] for r in compose["receivers"]]
 
 

@@ -56,8 +56,10 @@ class Job:
     id: str
     data: bytes | None
     source: str
+    submitted_s: float = 0.0
     state: JobState = JobState.QUEUED
     answer: Traced | None = None
+    started_s: float | None = None
     finished_s: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -78,10 +80,13 @@ class WorkQueue:
         max_retained_bytes: int = 256 * 2**20,
         clock: Callable[[], float] = time.monotonic,
         sweep_interval_s: float | None = None,
+        on_finished: Callable[[Job], None] | None = None,
     ) -> None:
+        """``on_finished`` is told of every job once its answer is ready (the runtime times it from there)."""
         if capacity < 1 or workers < 1 or max_retained_jobs < 1 or max_retained_bytes < 1:
             raise ValueError("capacity, workers and the retention limits must be positive")
         self._process = process
+        self._on_finished = on_finished
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=capacity)
         self.capacity = capacity
         self._retention_s = retention_s
@@ -120,7 +125,7 @@ class WorkQueue:
         """Queue a clip. ``retain=False`` for callers that wait on ``job.done`` themselves."""
         if not self._accepting:
             raise QueueFull("the worker is shutting down", draining=True)
-        job = Job(id=uuid.uuid4().hex, data=data, source=source)
+        job = Job(id=uuid.uuid4().hex, data=data, source=source, submitted_s=self._clock())
         try:
             self._queue.put_nowait(job)
         except queue.Full as exc:
@@ -161,6 +166,7 @@ class WorkQueue:
             if job is None:
                 return
             job.state = JobState.RUNNING
+            job.started_s = self._clock()
             try:
                 job.answer = self._process(job.data or b"", job.id, job.source)
             except Exception:  # the pipeline turns errors into outcomes; this is a last guard
@@ -171,8 +177,17 @@ class WorkQueue:
                 job.state = JobState.DONE
                 with self._lock:
                     self._forget_old()  # its output now counts against the byte budget
+                self._notify(job)
                 job.done.set()
                 self._queue.task_done()
+
+    def _notify(self, job: Job) -> None:
+        if self._on_finished is None:
+            return
+        try:
+            self._on_finished(job)
+        except Exception:  # telemetry must never fail a job
+            logger.exception("on_finished failed for job %s", job.id)
 
     def _janitor(self, interval_s: float) -> None:
         while not self._stopped.wait(interval_s):

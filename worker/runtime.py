@@ -32,6 +32,8 @@ from worker.settings import Settings
 logger = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_SECONDS = 60.0
+# The latency SLI judges clips shorter than this as if they lasted this long: fixed costs dominate them.
+MIN_CLIP_SECONDS_FOR_LATENCY = 1.0
 # A client told to come back should wait about one clip's processing time.
 RETRY_AFTER_SECONDS = 2
 
@@ -84,6 +86,7 @@ class Runtime:
             retention_s=service.job_retention_seconds,
             max_retained_jobs=service.job_retention_max_jobs,
             max_retained_bytes=service.job_retention_max_bytes,
+            on_finished=self._observe_job,
         )
         self.metrics.queue_capacity.set(service.queue_capacity)
         self.metrics.queue_depth.set_function(lambda: self.queue.depth)
@@ -100,6 +103,16 @@ class Runtime:
         self.metrics.model_loaded.labels(model=MODEL_NAME).set(1)
         self.metrics.model_load_duration.set(enhancer.load_seconds or 0.0)
         return enhancer
+
+    def _observe_job(self, job: Job) -> None:
+        """Times seen from the client's side: queue wait, and the answer's time over the clip's length."""
+        if job.started_s is not None:
+            self.metrics.queue_wait.observe(job.started_s - job.submitted_s)
+        result = job.answer.processed.result if job.answer is not None else None
+        if result is None or result.audio_duration_s <= 0 or job.finished_s is None:
+            return  # refused at decode: no clip length to judge the wait by
+        answer_s = job.finished_s - job.submitted_s
+        self.metrics.response_time_ratio.observe(answer_s / max(result.audio_duration_s, MIN_CLIP_SECONDS_FOR_LATENCY))
 
     def admit(self, data: bytes, *, retain: bool) -> Job:
         """Queue a clip, or refuse it with the HTTP error that says why."""

@@ -9,7 +9,9 @@ Settings are the ones the compose file ships (5 s scrape and evaluation, the shi
 durations and Alertmanager timings) with two exceptions on the worker: the breaker recovers
 after 5 s instead of 300 s, so that recovery and the resolved notification fit in a test run,
 and the model deadline is 5 s instead of 30 s, so that a hung model opens the breaker after
-5 x 5 s instead of 5 x 30 s. Detection times are printed at the end and, when
+5 x 5 s instead of 5 x 30 s. With one replica, a model fault is the fleet losing its capacity
+(EnhancementCapacityLow) and a dead worker the service being down (EnhancementServiceDown):
+both page within the 2-minute MTTD target. Detection times are printed at the end and, when
 RELIABILITY_REPORT names a file, written there as JSON (`make reliability` does that).
 """
 
@@ -34,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 VARIABLES = {"$job": "enhancement-worker", "$instance": ".*", "$slo": ".*", "$__rate_interval": "1m"}
 MODEL_DEADLINE_SECONDS = 5
-MTTD_TARGET_SECONDS = 30.0
+MTTD_TARGET_SECONDS = 120.0
+WATCHERS = {"Watchdog", MISSING_HEARTBEAT_ALERT}
 DETECTIONS: dict[str, dict] = {}
 
 
@@ -255,27 +258,47 @@ def test_the_collector_going_down_changes_nothing_for_clients(stack, collector_d
     wait_for(lambda: query(stack, "enhancement_telemetry_export_failures_total > 0"), 90, "export failures to be counted")
 
 
-def test_a_failing_model_pages_through_alertmanager_and_then_resolves(stack):
-    settle(stack, "EnhancementCircuitBreakerOpen")
+def firing_since(stack: LocalStack, since: float) -> list[str]:
+    """Every firing notification since a moment, watchers left out: what an on-call person received."""
+    return [
+        alert["labels"]["alertname"]
+        for entry in stack.receiver.snapshot()
+        for alert in entry["alerts"]
+        if entry["received_at"] >= since and alert["status"] == "firing" and alert["labels"]["alertname"] not in WATCHERS
+    ]
+
+
+def test_a_failing_model_pages_once_through_alertmanager_and_then_resolves(stack):
+    settle(stack, "EnhancementCapacityLow")
+    # Alerts already pending or firing (the trace-export warning, in file order) are not this incident's.
+    earlier = {series["metric"]["alertname"] for series in query(stack, "ALERTS")}
     started = time.time()
     stack.fault_file.write_text("raise")
-    arrived, alert = first_notification(stack, "EnhancementCircuitBreakerOpen", "firing", started, 120)
-    mttd = detected("model raises", "EnhancementCircuitBreakerOpen", started, arrived)
-    assert alert["labels"]["severity"] == "critical" and alert["labels"]["breaker"] == "model"
-    assert alert["annotations"]["runbook_url"] == monitoring.runbook_url("EnhancementCircuitBreakerOpen")
+    arrived, alert = first_notification(stack, "EnhancementCapacityLow", "firing", started, 180)
+    mttd = detected("model raises", "EnhancementCapacityLow", started, arrived)
+    assert alert["labels"]["severity"] == "critical"
+    assert alert["annotations"]["runbook_url"] == monitoring.runbook_url("EnhancementCapacityLow")
     assert mttd <= MTTD_TARGET_SECONDS, f"MTTD {mttd:.1f} s is over the {MTTD_TARGET_SECONDS:.0f} s target"
     assert query(stack, 'enhancement_requests_total{outcome="degraded"} > 0'), "the fallback must keep producing output"
 
+    # Keep the fault until the breaker's own warning fires, and a warning's group_wait past it:
+    # the page inhibits it (and the success- and fallback-rate warnings it causes).
+    wait_for(lambda: query(stack, 'ALERTS{alertname="EnhancementCircuitBreakerOpen", alertstate="firing"}'), 240, "the breaker warning")
+    time.sleep(40)
+    received = [name for name in firing_since(stack, started) if name not in earlier]
+    assert received == ["EnhancementCapacityLow"], f"one incident, one notification; got {received}"
+
     recovery = time.time()
     stack.fault_file.write_text("")
-    resolved_at, _ = first_notification(stack, "EnhancementCircuitBreakerOpen", "resolved", recovery, 180)
+    resolved_at, _ = first_notification(stack, "EnhancementCapacityLow", "resolved", recovery, 180)
     DETECTIONS["model raises"]["resolved_s"] = round(resolved_at - recovery, 1)
+    DETECTIONS["model raises"]["notifications"] = len([n for n in firing_since(stack, started) if n not in earlier])
     assert 500 not in stack.traffic.statuses, stack.traffic.statuses
 
 
 def test_a_hung_model_times_out_into_degraded_output_and_pages(stack):
     clip = loadgen.load_corpus(None, count=1, seconds=2.0)[0]
-    repeat = settle(stack, "EnhancementCircuitBreakerOpen")
+    repeat = settle(stack, "EnhancementCapacityLow")
     started = time.time()
     stack.fault_file.write_text("hang")
 
@@ -290,11 +313,11 @@ def test_a_hung_model_times_out_into_degraded_output_and_pages(stack):
     assert answer.status_code == 200 and answer.content[:4] == b"RIFF"
     assert answer.headers["x-enhancement-outcome"] == "degraded"
 
-    arrived, alert = first_notification(stack, "EnhancementCircuitBreakerOpen", "firing", started, 180)
+    arrived, alert = first_notification(stack, "EnhancementCapacityLow", "firing", started, 300)
     # After the raising model's incident, this one is a repeat: it waits for the group's 1 min interval.
     detected(
         "model hangs",
-        "EnhancementCircuitBreakerOpen",
+        "EnhancementCapacityLow",
         started,
         arrived,
         model_deadline_s=MODEL_DEADLINE_SECONDS,
@@ -304,7 +327,7 @@ def test_a_hung_model_times_out_into_degraded_output_and_pages(stack):
 
     recovery = time.time()
     stack.fault_file.write_text("")
-    first_notification(stack, "EnhancementCircuitBreakerOpen", "resolved", recovery, 180)
+    first_notification(stack, "EnhancementCapacityLow", "resolved", recovery, 180)
     assert 500 not in stack.traffic.statuses, stack.traffic.statuses
 
 
@@ -317,14 +340,14 @@ def test_trace_export_failures_alert(stack, collector_down_at):
 
 def test_a_killed_worker_pages_and_comes_back(stack):
     ensure_running(stack, "worker")
-    repeat = settle(stack, "EnhancementWorkerDown")
+    repeat = settle(stack, "EnhancementServiceDown")
     started = time.time()
     stack.kill("worker", signal.SIGKILL)
-    arrived, alert = first_notification(stack, "EnhancementWorkerDown", "firing", started, 120)
-    detected("worker killed (SIGKILL)", "EnhancementWorkerDown", started, arrived, repeat_of_a_resolved_alert=repeat)
+    arrived, alert = first_notification(stack, "EnhancementServiceDown", "firing", started, 180)
+    detected("worker killed (SIGKILL)", "EnhancementServiceDown", started, arrived, repeat_of_a_resolved_alert=repeat)
     assert alert["labels"]["severity"] == "critical"
     stack.restart("worker")
-    first_notification(stack, "EnhancementWorkerDown", "resolved", started, 180)
+    first_notification(stack, "EnhancementServiceDown", "resolved", started, 180)
 
 
 def test_sigterm_finishes_the_clip_in_flight_and_the_stopped_worker_pages(stack):
@@ -332,7 +355,7 @@ def test_sigterm_finishes_the_clip_in_flight_and_the_stopped_worker_pages(stack)
     ensure_running(stack, "worker")
     # Until Alertmanager has said "resolved", a new outage is the same unresolved incident to it
     # and gets no new notification.
-    repeat = settle(stack, "EnhancementWorkerDown")
+    repeat = settle(stack, "EnhancementServiceDown")
     answers = []
     with stack.traffic.paused():  # so that the clip in flight is this one
         sender = threading.Thread(
@@ -355,8 +378,8 @@ def test_sigterm_finishes_the_clip_in_flight_and_the_stopped_worker_pages(stack)
 
     # After an earlier outage Alertmanager still holds the alert's group, so a repeat goes out on the
     # group's 1 min interval rather than after group_wait.
-    arrived, _ = first_notification(stack, "EnhancementWorkerDown", "firing", started, 180)
-    detected("worker stopped (SIGTERM)", "EnhancementWorkerDown", started, arrived, repeat_of_a_resolved_alert=repeat)
+    arrived, _ = first_notification(stack, "EnhancementServiceDown", "firing", started, 240)
+    detected("worker stopped (SIGTERM)", "EnhancementServiceDown", started, arrived, repeat_of_a_resolved_alert=repeat)
     stack.restart("worker")
     wait_for(lambda: query(stack, 'up{job="enhancement-worker"} == 1'), 60, "Prometheus to scrape the restarted worker")
 

@@ -13,6 +13,8 @@ from ops import loadgen
 CATALOGUE = [
     "enhancement_requests_total",
     "enhancement_request_duration_seconds_count",
+    "enhancement_response_time_ratio_count",
+    "enhancement_queue_wait_seconds_count",
     "enhancement_stage_duration_seconds_count",
     "enhancement_stage_errors_total",
     "enhancement_fallbacks_total",
