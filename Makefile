@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: demo test bench bench-check reliability setup lint generate clean
+.PHONY: demo test bench bench-check reliability normal-day setup lint generate clean
 
 setup:
 	@scripts/install-system-deps
@@ -28,6 +28,11 @@ reliability: setup
 	@mkdir -p bench/results
 	RELIABILITY_REPORT=bench/results/faults.json $(PY) -m pytest -s -p no:cacheprovider tests/integration/test_live_stack.py
 	$(PY) -m bench.soak --json bench/results/soak.json
+
+# A normal day (40 minutes) against the local stack: passes when no warning or critical alert fires.
+normal-day: setup
+	@mkdir -p bench/results
+	$(PY) -m bench.normal_day --json bench/results/normal_day.json
 
 lint: setup
 	$(PY) -m ruff check .
