@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from ops.monitoring import SERVICE, WORKER_JOB, WORKER_SELECTOR, runbook_url
+from ops.monitoring import SERVICE, WORKER_SELECTOR, runbook_url
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")  # 30d is built from the recorded 5m ratio
 PERIOD = "30d"
@@ -237,12 +237,15 @@ def render() -> str:
 
     out += ["  - name: enhancement-slo-sli", f"    interval: {INTERVAL}", "    rules:"]
     # Whether any replica is up, recorded each minute: the downtime side of the availability SLI.
-    # With no target at all (the job gone from discovery) it reads 0, not nothing.
+    # Only once the service has been up within the hour: a stack that is still starting (targets
+    # not yet scraped, or refused until the model loads) is not an outage. A target that is gone
+    # altogether records nothing; EnhancementWorkerAbsent pages for that, and an outage longer than
+    # an hour has long paged as EnhancementServiceDown before it stops counting here.
     out += _rule(
         {
             "record": SERVICE_UP,
-            "expr": f"max by (job, service) (up{{{WORKER_SELECTOR}}})\nor\n"
-            f'label_replace(label_replace(vector(0), "job", "{WORKER_JOB}", "", ""), "service", "{SERVICE}", "", "")',
+            "expr": f"max by (job, service) (up{{{WORKER_SELECTOR}}})\nand on(job, service)\n"
+            f"max by (job, service) (max_over_time(up{{{WORKER_SELECTOR}}}[1h])) == 1",
         }
     )
     for slo in SLOS:

@@ -142,6 +142,13 @@ def detected(fault: str, alert: str, injected_at: float, arrived_at: float, **ex
     return seconds
 
 
+@pytest.fixture
+def fault(stack):
+    """The model's fault switch, cleared after the test whatever happens, so no failure leaks into the next."""
+    yield stack.fault_file
+    stack.fault_file.write_text("")
+
+
 @pytest.fixture(scope="module")
 def collector_down_at(stack) -> float:
     """Stops the OTLP collector once spans have reached it; the time it went down."""
@@ -268,7 +275,7 @@ def firing_since(stack: LocalStack, since: float) -> list[str]:
     ]
 
 
-def test_a_failing_model_pages_once_through_alertmanager_and_then_resolves(stack):
+def test_a_failing_model_pages_once_through_alertmanager_and_then_resolves(stack, fault):
     settle(stack, "EnhancementCapacityLow")
     # Alerts already pending or firing (the trace-export warning, in file order) are not this incident's.
     earlier = {series["metric"]["alertname"] for series in query(stack, "ALERTS")}
@@ -296,7 +303,7 @@ def test_a_failing_model_pages_once_through_alertmanager_and_then_resolves(stack
     assert 500 not in stack.traffic.statuses, stack.traffic.statuses
 
 
-def test_a_hung_model_times_out_into_degraded_output_and_pages(stack):
+def test_a_hung_model_times_out_into_degraded_output_and_pages(stack, fault):
     clip = loadgen.load_corpus(None, count=1, seconds=2.0)[0]
     repeat = settle(stack, "EnhancementCapacityLow")
     started = time.time()
