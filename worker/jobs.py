@@ -137,8 +137,9 @@ class WorkQueue:
         return job
 
     def get(self, job_id: str) -> Job | None:
+        # No pruning here: a status poll must not sort every kept job. The janitor drops expired
+        # ones within MAX_SWEEP_INTERVAL_SECONDS, and submit() and each finish enforce the limits.
         with self._lock:
-            self._forget_old()
             return self._jobs.get(job_id)
 
     def sweep(self) -> None:
