@@ -1,8 +1,12 @@
 # The enhancement worker. Runs as an unprivileged user.
-#   docker build -t enhancement-worker:0.1.0 .
-# With network access at build time the official MetricGAN+ weights
-# (speechbrain/metricgan-plus-voicebank) are fetched and used; without it, or with
-# --build-arg FETCH_OFFICIAL_WEIGHTS=0, the checkpoint shipped in the package is used.
+#
+# Which weights the image holds is a build argument, never the network's mood, and the tag
+# says which (docker-compose.yml tags it enhancement-worker:0.1.0-$MODEL_SOURCE):
+#   docker build -t enhancement-worker:0.1.0-shipped .                              # default
+#   docker build --build-arg MODEL_SOURCE=official -t enhancement-worker:0.1.0-official .
+# shipped: the checkpoint in the package. official: speechbrain/metricgan-plus-voicebank,
+# fetched now; the build fails if it cannot be. The running worker reports the choice and
+# the checkpoint's hash in enhancement_build_info{checkpoint,checkpoint_sha256} and /readyz.
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
@@ -21,13 +25,16 @@ COPY ops ./ops
 COPY samples ./samples
 RUN pip install --no-cache-dir --no-deps .
 
-ARG FETCH_OFFICIAL_WEIGHTS=1
-RUN mkdir -p /opt/models \
- && if [ "$FETCH_OFFICIAL_WEIGHTS" = "1" ] && python -c "from huggingface_hub import hf_hub_download as get; [get('speechbrain/metricgan-plus-voicebank', f, local_dir='/opt/models/metricgan-plus-voicebank') for f in ('hyperparams.yaml', 'enhance_model.ckpt')]"; then \
-      echo "using the official MetricGAN+ weights"; \
-    else \
-      echo "hub unreachable or disabled: using the shipped checkpoint"; rm -rf /opt/models/metricgan-plus-voicebank; \
-    fi
+ARG MODEL_SOURCE=shipped
+LABEL org.opencontainers.image.title="enhancement-worker" enhancement.model-source="$MODEL_SOURCE"
+RUN case "$MODEL_SOURCE" in \
+      shipped) echo "MODEL_SOURCE=shipped: the worker uses the checkpoint in the package" ;; \
+      official) python -c "from huggingface_hub import hf_hub_download as get; [get('speechbrain/metricgan-plus-voicebank', f, local_dir='/opt/models/metricgan-plus-voicebank') for f in ('hyperparams.yaml', 'enhance_model.ckpt')]" \
+                && echo "MODEL_SOURCE=official: the worker uses speechbrain/metricgan-plus-voicebank" \
+                || { echo "MODEL_SOURCE=official but the weights could not be fetched; build with MODEL_SOURCE=shipped" >&2; exit 1; } ;; \
+      *) echo "MODEL_SOURCE must be shipped or official, not '$MODEL_SOURCE'" >&2; exit 1 ;; \
+    esac
+ENV ENHANCEMENT_IMAGE_MODEL_SOURCE=$MODEL_SOURCE
 COPY scripts/docker-entrypoint /usr/local/bin/docker-entrypoint
 
 USER 10001

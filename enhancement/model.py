@@ -10,9 +10,11 @@ refuses any mismatch.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,12 +23,34 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
+from enhancement.config import SHIPPED_MODEL_DIR
 from enhancement.errors import CheckpointMismatch, ModelError, ModelUnavailable, Reason, TransientModelError
 
 logger = logging.getLogger(__name__)
 
 REQUIRED_FILES = ("hyperparams.yaml", "enhance_model.ckpt")
 MODEL_NAME = "metricgan_plus"
+
+
+@dataclass(frozen=True)
+class CheckpointIdentity:
+    """Which weights a worker runs, for build_info and /readyz: two images must never look alike."""
+
+    name: str  # "shipped" for the checkpoint in this package, else the model directory's name
+    sha256: str  # the first 12 hex digits of enhance_model.ckpt's SHA-256, or "missing"
+
+
+def checkpoint_identity(source: Path) -> CheckpointIdentity:
+    source = Path(source)
+    name = "shipped" if source.resolve() == SHIPPED_MODEL_DIR.resolve() else source.resolve().name
+    checkpoint = source / "enhance_model.ckpt"
+    if not checkpoint.is_file():
+        return CheckpointIdentity(name, "missing")
+    digest = hashlib.sha256()
+    with checkpoint.open("rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return CheckpointIdentity(name, digest.hexdigest()[:12])
 
 
 def resolve_device(requested: str) -> str:

@@ -141,6 +141,6 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         http_responses=counter("http_responses", "HTTP responses, by route template and status code.", ("route", "code")),
         telemetry_export_failures=counter("telemetry_export_failures", "Telemetry exports that failed, by signal.", ("signal",)),
         build_info=Info(
-            "build", "Version, model and device of this worker; the value is always 1.", namespace=NAMESPACE, registry=registry
+            "build", "Version, model, checkpoint and device of this worker; the value is always 1.", namespace=NAMESPACE, registry=registry
         ),
     )

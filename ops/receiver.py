@@ -5,6 +5,12 @@ witness of the live alerting tests. POST /alerts takes Alertmanager's webhook JS
 POST /escalations the same, from the escalation route: each entry names its receiver);
 GET /alerts returns everything received so far, each with its arrival time.
 
+Alertmanager promises at-least-once delivery: two clustered replicas each send a
+notification when their gossip has not yet told them the other did. The receiver
+counts such duplicates (the same group, status and alerts again within
+``DUPLICATE_WINDOW_SECONDS``) and marks them, so a test or an operator can report
+them; GET /stats returns the counts.
+
 It is also the dead man's switch. Alertmanager posts the always-firing Watchdog to
 POST /heartbeat about every 30 s; when no heartbeat has come for
 ``heartbeat_timeout_s``, Prometheus or Alertmanager is down and nothing else can say
@@ -33,6 +39,9 @@ MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 100.0
 HEARTBEAT_CHECK_INTERVAL_SECONDS = 1.0
 MISSING_HEARTBEAT_ALERT = "WatchdogHeartbeatMissing"
+# A cluster peer that missed the other's send notifies up to its peer timeout (15 s) later; a
+# genuine repeat comes no sooner than the shortest repeat interval (30 s, the Watchdog's).
+DUPLICATE_WINDOW_SECONDS = 25.0
 
 
 class Receiver:
@@ -51,6 +60,8 @@ class Receiver:
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.last_heartbeat: float | None = None
         self._heartbeat_missing = False
+        self.duplicates = 0
+        self._last_seen: dict[tuple, float] = {}
         self._stopped = threading.Event()
         receiver = self
 
@@ -70,13 +81,15 @@ class Receiver:
                     return
                 if self.path == "/heartbeat":
                     receiver.heartbeat()
-                receiver.record(payload)
+                receiver.record(payload, endpoint=self.path)
                 self.send_response(200)
                 self.end_headers()
 
             def do_GET(self) -> None:  # noqa: N802
                 if self.path == "/alerts":
                     body = json.dumps(receiver.snapshot()).encode()
+                elif self.path == "/stats":
+                    body = json.dumps(receiver.stats()).encode()
                 elif self.path == "/healthz":
                     body = b'{"status": "ok"}'
                 else:
@@ -96,10 +109,20 @@ class Receiver:
         self.base_url = f"http://{host}:{self.port}"
         self.url = self.base_url + "/alerts"
 
-    def record(self, payload: dict) -> None:
-        entry = {"received_at": time.time(), **payload}
+    def record(self, payload: dict, endpoint: str = "/alerts") -> None:
+        now = time.time()
+        entry = {"received_at": now, **payload}
+        key = notification_key(endpoint, payload)
         with self._lock:
+            last = self._last_seen.get(key)
+            self._last_seen = {k: seen for k, seen in self._last_seen.items() if now - seen <= DUPLICATE_WINDOW_SECONDS}
+            self._last_seen[key] = now
+            if last is not None and now - last <= DUPLICATE_WINDOW_SECONDS:
+                entry["duplicate"] = True
+                self.duplicates += 1
             self.received.append(entry)
+        if entry.get("duplicate"):
+            logger.warning("duplicate notification %s (%s) from %s", payload.get("groupKey"), payload.get("status"), payload.get("externalURL"))
         for alert in payload.get("alerts", []):
             labels = alert.get("labels", {})
             logger.warning(
@@ -152,6 +175,10 @@ class Receiver:
         while not self._stopped.wait(HEARTBEAT_CHECK_INTERVAL_SECONDS):
             self.check_heartbeat()
 
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"notifications": len(self.received), "duplicates": self.duplicates}
+
     def snapshot(self) -> list[dict]:
         with self._lock:
             return list(self.received)
@@ -168,3 +195,11 @@ class Receiver:
         self._stopped.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+def notification_key(endpoint: str, payload: dict) -> tuple:
+    """What makes two notifications the same one: where it went, its group, status and alerts."""
+    alerts = tuple(
+        sorted((a.get("fingerprint", ""), a.get("status", ""), a.get("startsAt", "")) for a in payload.get("alerts", []) if isinstance(a, dict))
+    )
+    return (endpoint, str(payload.get("groupKey")), str(payload.get("status")), alerts)

@@ -1,4 +1,4 @@
-"""The local stack: worker, Prometheus, Alertmanager, receiver and loadgen on 127.0.0.1.
+"""The local stack: worker, Prometheus, two clustered Alertmanagers, receiver and loadgen on 127.0.0.1.
 
 For machines without Docker. It runs Debian's ``prometheus`` and
 ``prometheus-alertmanager`` with the repository's own config. The only
@@ -32,12 +32,20 @@ ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 ALERTMANAGER_DIR = ROOT / "deploy" / "alertmanager"
 # The compose service each scrape target names, and which local component stands in for it.
-COMPOSE_TARGETS = {"worker:8080": "worker", "localhost:9090": "prometheus", "alertmanager:9093": "alertmanager"}
+ALERTMANAGERS = ("alertmanager-1", "alertmanager-2")
+COMPOSE_TARGETS = {
+    "worker:8080": "worker",
+    "localhost:9090": "prometheus",
+    **{f"{name}:9093": name for name in ALERTMANAGERS},
+}
 COMPOSE_ONLY_JOBS = {"jaeger"}  # no Jaeger locally; the worker's traces go nowhere
 COMPOSE_RECEIVER = "http://receiver:9095"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 # Flags whose values are container paths or addresses; the local stack sets its own.
-LOCAL_FLAGS = ("--config.file", "--storage.tsdb.path", "--storage.path", "--web.listen-address", "--cluster.listen-address")
+LOCAL_FLAGS = ("--config.file", "--storage.tsdb.path", "--storage.path", "--web.listen-address", "--cluster.listen-address", "--cluster.peer")
+# Liveness: what the stack waits for before it is started. A worker whose model cannot load is
+# live but not ready, and the monitoring around it must still come up to say so.
+LIVENESS = {"worker": "/healthz", "prometheus": "/-/ready", **{name: "/-/ready" for name in ALERTMANAGERS}}
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
 
 
@@ -51,16 +59,21 @@ def local_prometheus_config(compose_config: dict, ports: dict[str, int]) -> dict
     """The compose Prometheus config with every target and rule path pointed at this machine."""
     config = copy.deepcopy(compose_config)
     config["rule_files"] = [str(PROMETHEUS_DIR / pattern) for pattern in config["rule_files"]]
-    config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [f"127.0.0.1:{ports['alertmanager']}"]}]}]
+    for alertmanagers in config["alerting"]["alertmanagers"]:
+        _point_at_local(alertmanagers["static_configs"], ports)
     jobs = []
     for job in config["scrape_configs"]:
         if job["job_name"] in COMPOSE_ONLY_JOBS:
             continue
-        for static in job["static_configs"]:
-            static["targets"] = [f"127.0.0.1:{ports[COMPOSE_TARGETS[t]]}" for t in static["targets"]]
+        _point_at_local(job["static_configs"], ports)
         jobs.append(job)
     config["scrape_configs"] = jobs
     return config
+
+
+def _point_at_local(static_configs: list[dict], ports: dict[str, int]) -> None:
+    for static in static_configs:
+        static["targets"] = [f"127.0.0.1:{ports[COMPOSE_TARGETS[t]]}" for t in static["targets"]]
 
 
 def local_alertmanager_config(compose_config: dict, receiver_base_url: str) -> dict:
@@ -100,15 +113,20 @@ class LocalStack:
     def url(self, component: str) -> str:
         return f"http://127.0.0.1:{self.ports[component]}"
 
-    def start(self, timeout_s: float = 180.0) -> LocalStack:
+    def start(self, timeout_s: float = 180.0, *, worker_ready: bool = True) -> LocalStack:
+        """Start everything; with ``worker_ready`` also wait for the worker's /readyz, not just its liveness."""
         try:
-            return self._start(timeout_s)
+            self._start(timeout_s)
+            if worker_ready:
+                self.wait_until({"worker": "/readyz"}, timeout_s)
+            return self
         except BaseException:
             self.stop()  # never leave half a stack running
             raise
 
-    def _start(self, timeout_s: float) -> LocalStack:
-        self.ports = {name: free_port() for name in ("worker", "prometheus", "alertmanager")}
+    def _start(self, timeout_s: float) -> None:
+        names = ("worker", "prometheus", *ALERTMANAGERS, *(f"{name}-cluster" for name in ALERTMANAGERS))
+        self.ports = {name: free_port() for name in names}
         self.receiver = Receiver(log_path=self.workdir / "notifications.jsonl").start()
         prometheus_config = local_prometheus_config(yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text()), self.ports)
         alertmanager_config = local_alertmanager_config(
@@ -136,17 +154,20 @@ class LocalStack:
             ],
             env,
         )
-        self._spawn(
-            "alertmanager",
-            [
-                alertmanager_binary(),
-                f"--config.file={self.workdir / 'alertmanager.yml'}",
-                f"--storage.path={self.workdir / 'alertmanager-data'}",
-                f"--web.listen-address=127.0.0.1:{self.ports['alertmanager']}",
-                "--cluster.listen-address=",
-                *compose_flags("alertmanager"),
-            ],
-        )
+        for name in ALERTMANAGERS:
+            peers = [f"--cluster.peer=127.0.0.1:{self.ports[f'{other}-cluster']}" for other in ALERTMANAGERS if other != name]
+            self._spawn(
+                name,
+                [
+                    alertmanager_binary(),
+                    f"--config.file={self.workdir / 'alertmanager.yml'}",
+                    f"--storage.path={self.workdir / (name + '-data')}",
+                    f"--web.listen-address=127.0.0.1:{self.ports[name]}",
+                    f"--cluster.listen-address=127.0.0.1:{self.ports[name + '-cluster']}",
+                    *peers,
+                    *compose_flags(name),
+                ],
+            )
         self._spawn(
             "prometheus",
             [
@@ -157,8 +178,7 @@ class LocalStack:
                 *compose_flags("prometheus"),
             ],
         )
-        self._wait_ready(timeout_s)
-        return self
+        self.wait_until(LIVENESS, timeout_s)
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
         log = (self.workdir / f"{name}.log").open("ab")
@@ -177,12 +197,12 @@ class LocalStack:
         if dict(self.processes)[component].poll() is None:
             raise RuntimeError(f"{component} is still running")
         self._spawn(component, *self._commands[component])
-        self._wait_ready(timeout_s, only=component)
+        self.wait_until({component: LIVENESS[component]}, timeout_s)
 
-    def _wait_ready(self, timeout_s: float, only: str | None = None) -> None:
-        checks = {"worker": "/readyz", "prometheus": "/-/ready", "alertmanager": "/-/ready"}
+    def wait_until(self, checks: dict[str, str], timeout_s: float) -> None:
+        """Wait until each component answers 200 on its path; fail at once if one of them exits."""
         deadline = time.monotonic() + timeout_s
-        pending = {only: checks[only]} if only else dict(checks)
+        pending = dict(checks)
         while pending:
             for name, path in list(pending.items()):
                 process = dict(self.processes)[name]
@@ -227,7 +247,7 @@ def run_demo(rate: float = 1.0) -> int:
             f"""
   worker        {stack.url("worker")}   (/metrics, /readyz, /docs)
   prometheus    {stack.url("prometheus")}   (/alerts, /graph)
-  alertmanager  {stack.url("alertmanager")}
+  alertmanager  {stack.url("alertmanager-1")} and {stack.url("alertmanager-2")} (one cluster)
   receiver      {stack.receiver.url if stack.receiver else "-"}   (notifications also in {workdir / "notifications.jsonl"})
   logs          {workdir}
 

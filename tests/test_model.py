@@ -1,3 +1,4 @@
+import hashlib
 import shutil
 
 import numpy as np
@@ -6,7 +7,7 @@ import torch
 
 from enhancement.config import SHIPPED_MODEL_DIR
 from enhancement.errors import CheckpointMismatch, ModelError, ModelUnavailable
-from enhancement.model import MetricGanEnhancer
+from enhancement.model import MetricGanEnhancer, checkpoint_identity
 
 
 @pytest.fixture
@@ -30,6 +31,17 @@ def test_shipped_checkpoint_loads_through_speechbrain(loaded_enhancer):
 
 def test_checkpoint_is_small_enough_to_ship():
     assert (SHIPPED_MODEL_DIR / "enhance_model.ckpt").stat().st_size < 8 * 1024 * 1024
+
+
+def test_the_checkpoint_identity_tells_shipped_weights_from_others_by_name_and_hash(model_copy, tmp_path):
+    digest = hashlib.sha256((SHIPPED_MODEL_DIR / "enhance_model.ckpt").read_bytes()).hexdigest()[:12]
+    shipped = checkpoint_identity(SHIPPED_MODEL_DIR)
+    assert (shipped.name, shipped.sha256) == ("shipped", digest)
+    copied = checkpoint_identity(model_copy)
+    assert (copied.name, copied.sha256) == ("model", digest), "same weights elsewhere: same hash, not called shipped"
+    (model_copy / "enhance_model.ckpt").write_bytes(b"other weights")
+    assert checkpoint_identity(model_copy).sha256 == hashlib.sha256(b"other weights").hexdigest()[:12]
+    assert checkpoint_identity(tmp_path / "nowhere").sha256 == "missing"
 
 
 def test_wrong_keys_are_refused(model_copy):

@@ -224,10 +224,11 @@ def test_alertmanager_groups_inhibits_and_reads_secrets_from_files():
     config = yaml.safe_load(ALERTMANAGER.read_text())
     assert config["route"]["group_by"] == ["alertname", "service"]
     inhibit = config["inhibit_rules"]
-    # A page explains the worker's warnings (an SLO page its ticket too), never the watchers'.
+    # A page explains the worker's warnings (an SLO page its ticket too), never the watchers',
+    # nor the one that names the cause (a model that will not load).
     assert {
         "source_matchers": ['severity="critical"'],
-        "target_matchers": ['severity="warning"', 'alertname=~"Enhancement.*"'],
+        "target_matchers": ['severity="warning"', 'alertname=~"Enhancement.*"', 'alertname!="EnhancementModelNotLoaded"'],
         "equal": ["service"],
     } in inhibit
     assert {

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from ops import monitoring
-from ops.receiver import MISSING_HEARTBEAT_ALERT, Receiver
+from ops.receiver import DUPLICATE_WINDOW_SECONDS, MISSING_HEARTBEAT_ALERT, Receiver
 
 WATCHDOG = {"status": "firing", "receiver": "heartbeat", "alerts": [{"status": "firing", "labels": {"alertname": "Watchdog"}}]}
 
@@ -31,6 +31,40 @@ def test_notifications_are_recorded_with_their_arrival_time_and_logged_to_the_fi
     assert entry["alerts"] == body["alerts"] and entry["received_at"] > 0
     assert json.loads((tmp_path / "notifications.jsonl").read_text())["alerts"] == body["alerts"]
     assert httpx.get(receiver.url).json()[0]["alerts"] == body["alerts"]
+
+
+def notification(status: str, group: str = "{}:{alertname=\"X\"}", fingerprint: str = "f1") -> dict:
+    alert = {"status": status, "fingerprint": fingerprint, "startsAt": "2026-11-23T00:00:00Z", "labels": {"alertname": "X"}}
+    return {"groupKey": group, "status": status, "externalURL": "http://alertmanager-2:9093", "alerts": [alert]}
+
+
+def test_the_same_notification_twice_within_the_window_is_counted_as_a_duplicate(receiver):
+    assert httpx.post(receiver.url, json=notification("firing")).status_code == 200
+    assert httpx.post(receiver.url, json=notification("firing")).status_code == 200
+    first, second = receiver.snapshot()
+    assert "duplicate" not in first and second["duplicate"] is True
+    assert httpx.get(receiver.base_url + "/stats").json() == {"notifications": 2, "duplicates": 1}
+
+
+def test_a_resolution_another_group_another_alert_or_another_endpoint_is_not_a_duplicate(receiver):
+    for body, endpoint in [
+        (notification("firing"), "/alerts"),
+        (notification("resolved"), "/alerts"),
+        (notification("firing", group="{}:{alertname=\"Y\"}"), "/alerts"),
+        (notification("firing", fingerprint="f2"), "/alerts"),
+        (notification("firing"), "/escalations"),
+    ]:
+        assert httpx.post(receiver.base_url + endpoint, json=body).status_code == 200
+    assert receiver.stats() == {"notifications": 5, "duplicates": 0}
+
+
+def test_a_repeat_after_the_window_is_a_repeat_not_a_duplicate(receiver, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr("ops.receiver.time.time", lambda: now[0])
+    receiver.record(notification("firing"))
+    now[0] += DUPLICATE_WINDOW_SECONDS + 1
+    receiver.record(notification("firing"))
+    assert receiver.stats() == {"notifications": 2, "duplicates": 0}
 
 
 def test_unknown_paths_empty_bodies_and_non_json_are_refused(receiver):

@@ -6,9 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from enhancement.config import SHIPPED_MODEL_DIR
+from enhancement.model import checkpoint_identity
 from helpers.audio_files import wav_bytes
 from worker.api.app import create_app
-from worker.runtime import Runtime
+from worker.runtime import VERSION, Runtime
 from worker.settings import load_settings
 
 
@@ -132,6 +134,9 @@ def test_readyz_reports_components_and_turns_503_without_a_model(service, tmp_pa
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert set(ready.json()["components"]) >= {"pattern_detection", "model", "loudness", "resources", "telemetry"}
+    shipped = checkpoint_identity(SHIPPED_MODEL_DIR)
+    model = ready.json()["components"]["model"]
+    assert (model["checkpoint"], model["checkpoint_sha256"]) == ("shipped", shipped.sha256)
     broken, runtime = make_client(None, {"ENHANCEMENT_MODEL__SOURCE": str(tmp_path)})
     with broken:
         response = broken.get("/readyz")
@@ -142,6 +147,10 @@ def test_readyz_reports_components_and_turns_503_without_a_model(service, tmp_pa
         assert broken.post("/v1/enhance", content=clip).status_code == 503
         assert broken.get("/healthz").status_code == 200
         assert metric(runtime, "enhancement_model_loaded", model="metricgan_plus") == 0
+        info = dict(
+            checkpoint=tmp_path.name, checkpoint_sha256="missing", device="cpu", model="metricgan_plus", version=VERSION
+        )
+        assert metric(runtime, "enhancement_build_info", **info) == 1, "build_info tells a missing checkpoint from a shipped one"
 
 
 def test_metrics_negotiate_text_and_openmetrics_with_exemplars(service, clip):

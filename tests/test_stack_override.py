@@ -5,7 +5,7 @@ import yaml
 
 from ops.stack import ALERTMANAGER_DIR, PROMETHEUS_DIR, compose_flags, local_alertmanager_config, local_prometheus_config
 
-PORTS = {"worker": 18080, "prometheus": 19090, "alertmanager": 19093}
+PORTS = {"worker": 18080, "prometheus": 19090, "alertmanager-1": 19093, "alertmanager-2": 19193}
 
 
 def test_prometheus_override_changes_only_addresses_and_paths():
@@ -13,9 +13,15 @@ def test_prometheus_override_changes_only_addresses_and_paths():
     local = local_prometheus_config(compose, PORTS)
     assert local["global"] == compose["global"]
     assert local["rule_files"] == [str(PROMETHEUS_DIR / "rules" / "*.yml")]
-    assert local["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:19093"]
+    # Both Alertmanagers, each by its own address: never one, never a balancer in front.
+    assert local["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:19093", "127.0.0.1:19193"]
+    assert local["alerting"]["alert_relabel_configs"] == compose["alerting"]["alert_relabel_configs"]
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in local["scrape_configs"]}
-    assert targets == {"enhancement-worker": ["127.0.0.1:18080"], "prometheus": ["127.0.0.1:19090"], "alertmanager": ["127.0.0.1:19093"]}
+    assert targets == {
+        "enhancement-worker": ["127.0.0.1:18080"],
+        "prometheus": ["127.0.0.1:19090"],
+        "alertmanager": ["127.0.0.1:19093", "127.0.0.1:19193"],
+    }
     worker = next(j for j in local["scrape_configs"] if j["job_name"] == "enhancement-worker")
     original = next(j for j in compose["scrape_configs"] if j["job_name"] == "enhancement-worker")
     assert worker["scrape_interval"] == original["scrape_interval"]
@@ -44,4 +50,5 @@ def test_the_local_stack_passes_the_same_server_flags_as_compose_less_paths_and_
     flags = compose_flags("prometheus")
     assert "--rules.alert.resend-delay=15s" in flags and "--enable-feature=exemplar-storage" in flags
     assert not [f for f in flags if f.startswith(("--config.file", "--storage.tsdb.path"))]
-    assert compose_flags("alertmanager") == []
+    # Cluster addresses are local ones; everything else (peer timeout, settle) would carry over.
+    assert compose_flags("alertmanager-1") == compose_flags("alertmanager-2") == []

@@ -17,7 +17,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from enhancement.errors import ModelUnavailable, Reason
-from enhancement.model import MODEL_NAME, MetricGanEnhancer
+from enhancement.model import MODEL_NAME, MetricGanEnhancer, checkpoint_identity
 from enhancement.pipeline import MODEL_BREAKER, Enhancer, Pipeline
 from enhancement.resilience import BREAKER_STATE_VALUE, BreakerState
 from exporter.metrics import Metrics, create_metrics
@@ -72,7 +72,16 @@ class Runtime:
         if enhancer is not None and settings.faults.control_file is not None:
             enhancer = FaultSwitch(enhancer, settings.faults.control_file)
         device = getattr(enhancer, "device", None) or "cpu"
-        self.metrics.build_info.info({"version": VERSION, "model": MODEL_NAME, "device": device})
+        self.checkpoint = checkpoint_identity(settings.model.source)
+        self.metrics.build_info.info(
+            {
+                "version": VERSION,
+                "model": MODEL_NAME,
+                "checkpoint": self.checkpoint.name,
+                "checkpoint_sha256": self.checkpoint.sha256,
+                "device": device,
+            }
+        )
 
         service = settings.service
         self.pipeline = (

@@ -30,7 +30,9 @@ import pytest
 from helpers.otlp import OtlpReceiver
 from ops import loadgen, monitoring
 from ops.receiver import MISSING_HEARTBEAT_ALERT
-from ops.stack import LocalStack
+from ops.stack import ALERTMANAGERS, LocalStack
+
+pytestmark = pytest.mark.live
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
@@ -103,7 +105,7 @@ def wait_for(condition, timeout_s: float, what: str, poll_s: float = 1.0):
 
 def notifications(stack: LocalStack, alertname: str, status: str, since: float = 0.0) -> list[tuple[float, dict]]:
     return [
-        (entry["received_at"], alert)
+        (entry["received_at"], alert | {"externalURL": entry.get("externalURL")})
         for entry in stack.receiver.snapshot()
         for alert in entry["alerts"]
         if alert["labels"]["alertname"] == alertname and alert["status"] == status and entry["received_at"] >= since
@@ -185,15 +187,16 @@ def stack(tmp_path_factory):
     finally:
         live.stop()
         collector.stop()
-        report_detections()
+        report_detections(live.receiver.stats() if live.receiver else {"notifications": 0, "duplicates": 0})
 
 
-def report_detections() -> None:
+def report_detections(delivery: dict[str, int]) -> None:
     if not DETECTIONS:
         return
-    print("\n" + "\n".join(f"{fault:<28} {d['alert']:<36} {d['detection_s']:>7} s" for fault, d in DETECTIONS.items()))
+    print("\n" + "\n".join(f"{fault:<40} {d['alert']:<36} {d['detection_s']:>7} s" for fault, d in DETECTIONS.items()))
+    print(f"notifications {delivery['notifications']}, duplicates from the Alertmanager pair {delivery['duplicates']}")
     if path := os.environ.get("RELIABILITY_REPORT"):
-        Path(path).write_text(json.dumps(DETECTIONS, indent=2) + "\n")
+        Path(path).write_text(json.dumps({"faults": DETECTIONS, "delivery": delivery}, indent=2) + "\n")
 
 
 def recording_rules() -> list[str]:
@@ -266,12 +269,17 @@ def test_the_collector_going_down_changes_nothing_for_clients(stack, collector_d
 
 
 def firing_since(stack: LocalStack, since: float) -> list[str]:
-    """Every firing notification since a moment, watchers left out: what an on-call person received."""
+    """Every firing notification since a moment, watchers left out: what an on-call person received.
+    A duplicate from the second Alertmanager (at-least-once delivery) is counted by the receiver and
+    reported at the end, not taken for a second incident."""
     return [
         alert["labels"]["alertname"]
         for entry in stack.receiver.snapshot()
         for alert in entry["alerts"]
-        if entry["received_at"] >= since and alert["status"] == "firing" and alert["labels"]["alertname"] not in WATCHERS
+        if entry["received_at"] >= since
+        and not entry.get("duplicate")
+        and alert["status"] == "firing"
+        and alert["labels"]["alertname"] not in WATCHERS
     ]
 
 
@@ -336,6 +344,38 @@ def test_a_hung_model_times_out_into_degraded_output_and_pages(stack, fault):
     stack.fault_file.write_text("")
     first_notification(stack, "EnhancementCapacityLow", "resolved", recovery, 180)
     assert 500 not in stack.traffic.statuses, stack.traffic.statuses
+
+
+def alertmanager_named(stack: LocalStack, external_url: str) -> str:
+    """The local component behind a notification's externalURL (Alertmanager's host:port)."""
+    port = int(external_url.rsplit(":", 1)[1])
+    return next(name for name in ALERTMANAGERS if stack.ports[name] == port)
+
+
+def test_with_the_sending_alertmanager_killed_the_next_fault_still_pages_once(stack, fault):
+    heartbeat = wait_for(
+        lambda: [e for e in stack.receiver.snapshot() if e.get("receiver") == "heartbeat"], 120, "a heartbeat to name the sender"
+    )
+    sender = alertmanager_named(stack, heartbeat[-1]["externalURL"])
+    [survivor] = [name for name in ALERTMANAGERS if name != sender]
+    settle(stack, "EnhancementCapacityLow")
+    stack.kill(sender, signal.SIGKILL)
+    try:
+        started = time.time()
+        stack.fault_file.write_text("raise")
+        arrived, alert = first_notification(stack, "EnhancementCapacityLow", "firing", started, 300)
+        detected("model raises, one Alertmanager killed", "EnhancementCapacityLow", started, arrived)
+        assert alertmanager_named(stack, alert["externalURL"]) == survivor
+        assert firing_since(stack, started).count("EnhancementCapacityLow") == 1
+        recovery = time.time()
+        stack.fault_file.write_text("")
+        first_notification(stack, "EnhancementCapacityLow", "resolved", recovery, 180)
+    finally:
+        stack.restart(sender)
+    members = wait_for(
+        lambda: query(stack, "min(alertmanager_cluster_members) == 2"), 120, "the restarted Alertmanager to rejoin the cluster"
+    )
+    assert members
 
 
 def test_trace_export_failures_alert(stack, collector_down_at):

@@ -9,6 +9,8 @@ from helpers.otlp import OtlpReceiver
 from helpers.worker import LiveWorker
 from ops import loadgen
 
+pytestmark = pytest.mark.live
+
 # The metric catalogue, as exposed (counters with _total, histograms by their _count).
 CATALOGUE = [
     "enhancement_requests_total",

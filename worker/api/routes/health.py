@@ -45,6 +45,8 @@ def readyz(runtime: RuntimeDep, response: Response) -> Readiness:
             "loaded": pipeline is not None,
             "breaker": breaker.value if breaker else None,
             "error": runtime.model_error,
+            "checkpoint": runtime.checkpoint.name,
+            "checkpoint_sha256": runtime.checkpoint.sha256,
         },
         "loudness": {"ok": True, "gain_ratio": settings.loudness.gain_ratio, "ceiling_dbtp": settings.loudness.ceiling_dbtp},
         "resources": {"ok": memory.enough, "memory_available_bytes": memory.available_bytes, "gpus": runtime.gpus.gpu_count},
