@@ -122,7 +122,8 @@ class Receiver:
                 self.duplicates += 1
             self.received.append(entry)
         if entry.get("duplicate"):
-            logger.warning("duplicate notification %s (%s) from %s", payload.get("groupKey"), payload.get("status"), payload.get("externalURL"))
+            sender = payload.get("externalURL")
+            logger.warning("duplicate notification %s (%s) from %s", payload.get("groupKey"), payload.get("status"), sender)
         for alert in payload.get("alerts", []):
             labels = alert.get("labels", {})
             logger.warning(
@@ -200,6 +201,10 @@ class Receiver:
 def notification_key(endpoint: str, payload: dict) -> tuple:
     """What makes two notifications the same one: where it went, its group, status and alerts."""
     alerts = tuple(
-        sorted((a.get("fingerprint", ""), a.get("status", ""), a.get("startsAt", "")) for a in payload.get("alerts", []) if isinstance(a, dict))
+        sorted(
+            (alert.get("fingerprint", ""), alert.get("status", ""), alert.get("startsAt", ""))
+            for alert in payload.get("alerts", [])
+            if isinstance(alert, dict)
+        )
     )
     return (endpoint, str(payload.get("groupKey")), str(payload.get("status")), alerts)

@@ -42,7 +42,14 @@ COMPOSE_ONLY_JOBS = {"jaeger"}  # no Jaeger locally; the worker's traces go nowh
 COMPOSE_RECEIVER = "http://receiver:9095"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 # Flags whose values are container paths or addresses; the local stack sets its own.
-LOCAL_FLAGS = ("--config.file", "--storage.tsdb.path", "--storage.path", "--web.listen-address", "--cluster.listen-address", "--cluster.peer")
+LOCAL_FLAGS = (
+    "--config.file",
+    "--storage.tsdb.path",
+    "--storage.path",
+    "--web.listen-address",
+    "--cluster.listen-address",
+    "--cluster.peer",
+)
 # Liveness: what the stack waits for before it is started. A worker whose model cannot load is
 # live but not ready, and the monitoring around it must still come up to say so.
 LIVENESS = {"worker": "/healthz", "prometheus": "/-/ready", **{name: "/-/ready" for name in ALERTMANAGERS}}

@@ -14,6 +14,10 @@ import yaml
 from ops import monitoring
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy" / "grafana" / "schema"))
+import check as schema_check  # noqa: E402  (a script beside the dashboards, not a package)
+
+sys.path.pop(0)
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 GRAFANA = ROOT / "deploy" / "grafana"
 
@@ -55,7 +59,7 @@ def test_secrets_are_files_never_environment_values():
     assert services["worker"]["environment"]["ENHANCEMENT_SERVICE__AUTH_TOKEN_FILE"] == "/run/secrets/worker_api_token"
     assert "--token-file=/run/secrets/worker_api_token" in services["loadgen"]["command"]
     for name, service in services.items():
-        for key, value in (service.get("environment") or {}).items():
+        for key in service.get("environment") or {}:
             assert not re.search(r"PASSWORD|TOKEN|SECRET|KEY", key) or key.endswith("_FILE"), f"{name} passes {key} by value"
 
 
@@ -229,6 +233,14 @@ def test_dashboards_are_exactly_what_the_generator_writes(tmp_path):
         assert (GRAFANA / "dashboards" / name).read_text() == text, f"regenerate {name}: python deploy/grafana/dashboards.py"
 
 
+def boards() -> dict[str, dict]:
+    return {path.stem: json.loads(path.read_text()) for path in sorted((GRAFANA / "dashboards").glob("*.json"))}
+
+
+def panels(board: dict) -> list[dict]:
+    return [p for p in board["panels"] if p["type"] != "row"]
+
+
 def test_dashboards_have_fixed_uids_variables_and_known_datasources():
     datasources = yaml.safe_load((GRAFANA / "provisioning/datasources/datasources.yml").read_text())["datasources"]
     uids = {d["uid"] for d in datasources}
@@ -236,18 +248,14 @@ def test_dashboards_have_fixed_uids_variables_and_known_datasources():
     prometheus = next(d for d in datasources if d["uid"] == "prometheus")
     assert prometheus["jsonData"]["exemplarTraceIdDestinations"] == [{"name": "trace_id", "datasourceUid": "jaeger"}]
     seen = set()
-    for path in sorted((GRAFANA / "dashboards").glob("*.json")):
-        board = json.loads(path.read_text())
+    for board in boards().values():
         seen.add(board["uid"])
-        assert "instance" in {v["name"] for v in board["templating"]["list"]}
         ids = [p["id"] for p in board["panels"]]
         assert len(ids) == len(set(ids))
-        for panel in board["panels"]:
-            if panel["type"] == "row":
-                continue
+        for panel in panels(board):
             assert panel["datasource"]["uid"] in uids, panel["title"]
-            assert panel["targets"], panel["title"]
-            for target in panel["targets"]:
+            assert panel.get("targets") or panel["type"] == "alertGroups", panel["title"]
+            for target in panel.get("targets", []):
                 assert target["datasource"]["uid"] in uids and target["expr"], panel["title"]
     assert seen == {"enhancement-overview", "enhancement-slo", "enhancement-resources"}
     provider = yaml.safe_load((GRAFANA / "provisioning/dashboards/dashboards.yml").read_text())["providers"][0]
@@ -255,7 +263,125 @@ def test_dashboards_have_fixed_uids_variables_and_known_datasources():
     assert f"./deploy/grafana/dashboards:{provider['options']['path']}:ro" in mounts
 
 
-def test_overview_latency_panels_show_exemplars():
-    board = json.loads((GRAFANA / "dashboards" / "overview.json").read_text())
-    latency = [p for p in board["panels"] if "exemplars" in p["title"]]
-    assert len(latency) == 2 and all(t["exemplar"] for p in latency for t in p["targets"])
+def test_dashboards_are_read_only_as_provisioned_and_rates_fit_the_scrape_interval():
+    provider = yaml.safe_load((GRAFANA / "provisioning/dashboards/dashboards.yml").read_text())["providers"][0]
+    assert provider["allowUiUpdates"] is False
+    assert all(board["editable"] is False for board in boards().values()), "an edit that cannot be saved must not be offered"
+    datasources = yaml.safe_load((GRAFANA / "provisioning/datasources/datasources.yml").read_text())["datasources"]
+    prometheus = next(d for d in datasources if d["uid"] == "prometheus")
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    [worker_job] = [job for job in config["scrape_configs"] if job["job_name"] == monitoring.WORKER_JOB]
+    assert prometheus["jsonData"]["timeInterval"] == worker_job["scrape_interval"]
+
+
+SCOPE_VARIABLES = {
+    "enhancement-overview": {"job", "instance"},
+    "enhancement-resources": {"job", "instance"},
+    "enhancement-slo": {"service", "slo"},
+}
+
+
+def test_every_query_is_filtered_by_its_dashboard_variables_and_every_variable_is_used():
+    for board in boards().values():
+        names = {v["name"] for v in board["templating"]["list"]}
+        scope = SCOPE_VARIABLES[board["uid"]]
+        assert scope <= names, board["uid"]
+        used = set()
+        for panel in panels(board):
+            texts = [t["expr"] for t in panel.get("targets", [])] + [panel.get("options", {}).get("labels", "")]
+            for expr in filter(None, texts):
+                found = set(re.findall(r"\$(\w+)", expr)) - {"__rate_interval"}
+                used |= found
+                if panel["type"] != "alertGroups":
+                    assert scope <= found, f"{board['uid']} / {panel['title']} ignores {scope - found}: {expr}"
+        assert used == names, f"{board['uid']}: variables that filter nothing: {names - used}"
+    instance = next(v for v in boards()["overview"]["templating"]["list"] if v["name"] == "instance")
+    assert instance["multi"] and instance["includeAll"] and instance["allValue"] == ".*", "a fleet shows all replicas by default"
+
+
+UNIT_BY_SUFFIX = {"_seconds": "s", "_db": "dB", "_lufs": "suffix: LUFS", "_dbtp": "suffix: dBTP", "_bytes": "bytes"}
+
+
+def test_panels_carry_the_unit_of_what_they_show():
+    checked = 0
+    for board in boards().values():
+        for panel in panels(board):
+            if panel["type"] not in ("timeseries", "stat") or "histogram_quantile" not in "".join(t["expr"] for t in panel["targets"]):
+                continue
+            metric = re.search(r"(enhancement_\w+?)_bucket", panel["targets"][0]["expr"]).group(1)
+            for suffix, unit in UNIT_BY_SUFFIX.items():
+                if metric.endswith(suffix):
+                    assert panel["fieldConfig"]["defaults"]["unit"] == unit, (
+                        f"{panel['title']} shows {metric} as {panel['fieldConfig']['defaults']['unit']}"
+                    )
+                    checked += 1
+    assert checked >= 7
+    assert not [
+        p["title"]
+        for b in boards().values()
+        for p in panels(b)
+        if p.get("fieldConfig", {}).get("defaults", {}).get("unit") == "short" and re.search(r"dB|LUFS", p["title"])
+    ]
+
+
+def test_breaker_and_model_state_read_as_words_not_numbers():
+    def mapped(board: dict, metric: str) -> dict:
+        [panel] = [p for p in panels(board) if p["type"] == "stat" and metric in p["targets"][0]["expr"]]
+        [mapping] = panel["fieldConfig"]["defaults"]["mappings"]
+        return {value: result["text"] for value, result in mapping["options"].items()}
+
+    assert mapped(boards()["overview"], "enhancement_circuit_breaker_state") == {"0": "closed", "1": "half-open", "2": "open"}
+    assert mapped(boards()["resources"], "enhancement_model_loaded") == {"0": "not loaded", "1": "loaded"}
+
+
+def test_overview_has_latency_heatmaps_with_exemplars_status_codes_queue_split_and_active_alerts():
+    board = boards()["overview"]
+    heatmaps = [p for p in panels(board) if p["type"] == "heatmap"]
+    stage = [p for p in heatmaps if p.get("repeat") == "stage"]
+    assert len(stage) == 1 and 'stage=~"$stage"' in stage[0]["targets"][0]["expr"], "one heatmap per stage"
+    for panel in heatmaps:
+        [query] = panel["targets"]
+        assert query["format"] == "heatmap" and query["exemplar"] is True and "_bucket" in query["expr"], panel["title"]
+    [codes] = [p for p in panels(board) if p["title"] == "HTTP answers by status code"]
+    called_out = {o["matcher"]["options"] for o in codes["fieldConfig"]["overrides"]}
+    assert called_out == {"429", "503"} and "by (code)" in codes["targets"][0]["expr"]
+    [split] = [p for p in panels(board) if "queue" in p["title"].lower() and "processing" in p["title"].lower()]
+    assert {"enhancement_queue_wait_seconds", "enhancement_request_duration_seconds"} <= set(
+        re.findall(r"(enhancement_\w+?)_bucket", " ".join(t["expr"] for t in split["targets"]))
+    )
+    for board in (boards()["overview"], boards()["slo"]):
+        [alerts] = [p for p in panels(board) if p["type"] == "alertGroups"]
+        assert alerts["datasource"]["uid"] == "alertmanager" and alerts["options"]["alertmanager"] == "Alertmanager"
+
+
+def test_slo_board_shows_each_sli_budget_and_burn_down():
+    exprs = " ".join(t["expr"] for p in panels(boards()["slo"]) for t in p.get("targets", []))
+    for series in (
+        "slo:sli_error:ratio_rate30d",
+        "slo:objective:ratio",
+        "slo:period_error_budget_remaining:ratio",
+        "slo:current_burn_rate:ratio",
+    ):
+        assert series in exprs
+    [burn_down] = [p for p in panels(boards()["slo"]) if "burn-down" in p["title"]]
+    assert burn_down["type"] == "timeseries" and "period_error_budget_remaining" in burn_down["targets"][0]["expr"]
+
+
+def test_dashboards_type_check_against_grafanas_own_schema():
+    checked = schema_check.type_check({f"{name}.json": board for name, board in boards().items()})
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("breakage", "complaint"),
+    [
+        (lambda p: p["options"]["legend"].update(placemnt="bottom"), "placemnt"),
+        (lambda p: p["options"]["tooltip"].update(mode="sometimes"), "sometimes"),
+        (lambda p: p["fieldConfig"]["defaults"].update(unit=5), "'number' is not assignable to type 'string'"),
+    ],
+)
+def test_the_schema_check_fails_on_a_misspelt_option_a_bad_enum_or_a_wrong_type(breakage, complaint):
+    board = boards()["resources"]
+    breakage(next(p for p in panels(board) if p["type"] == "timeseries"))
+    checked = schema_check.type_check({"broken.json": board})
+    assert checked.returncode != 0 and complaint in checked.stdout, checked.stdout

@@ -33,7 +33,7 @@ def test_notifications_are_recorded_with_their_arrival_time_and_logged_to_the_fi
     assert httpx.get(receiver.url).json()[0]["alerts"] == body["alerts"]
 
 
-def notification(status: str, group: str = "{}:{alertname=\"X\"}", fingerprint: str = "f1") -> dict:
+def notification(status: str, group: str = '{}:{alertname="X"}', fingerprint: str = "f1") -> dict:
     alert = {"status": status, "fingerprint": fingerprint, "startsAt": "2026-11-23T00:00:00Z", "labels": {"alertname": "X"}}
     return {"groupKey": group, "status": status, "externalURL": "http://alertmanager-2:9093", "alerts": [alert]}
 
@@ -50,7 +50,7 @@ def test_a_resolution_another_group_another_alert_or_another_endpoint_is_not_a_d
     for body, endpoint in [
         (notification("firing"), "/alerts"),
         (notification("resolved"), "/alerts"),
-        (notification("firing", group="{}:{alertname=\"Y\"}"), "/alerts"),
+        (notification("firing", group='{}:{alertname="Y"}'), "/alerts"),
         (notification("firing", fingerprint="f2"), "/alerts"),
         (notification("firing"), "/escalations"),
     ]:

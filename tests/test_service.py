@@ -147,9 +147,7 @@ def test_readyz_reports_components_and_turns_503_without_a_model(service, tmp_pa
         assert broken.post("/v1/enhance", content=clip).status_code == 503
         assert broken.get("/healthz").status_code == 200
         assert metric(runtime, "enhancement_model_loaded", model="metricgan_plus") == 0
-        info = dict(
-            checkpoint=tmp_path.name, checkpoint_sha256="missing", device="cpu", model="metricgan_plus", version=VERSION
-        )
+        info = dict(checkpoint=tmp_path.name, checkpoint_sha256="missing", device="cpu", model="metricgan_plus", version=VERSION)
         assert metric(runtime, "enhancement_build_info", **info) == 1, "build_info tells a missing checkpoint from a shipped one"
 
 

@@ -2,8 +2,10 @@
 
     python deploy/grafana/dashboards.py
 
-A test checks the committed JSON is exactly what this writes, that every panel names a
-provisioned datasource, and (against a live Prometheus) that every query returns data.
+Tests check that the committed JSON is exactly what this writes, that it type-checks against
+Grafana's own schema (@grafana/schema at the pinned Grafana version, see schema/), that every
+query uses every variable of its dashboard, and (against a live Prometheus) that every query
+returns data.
 """
 
 from __future__ import annotations
@@ -15,36 +17,154 @@ from ops import monitoring
 
 OUT = Path(__file__).resolve().parent / "dashboards"
 PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
+ALERTMANAGER = {"type": "alertmanager", "uid": "alertmanager"}
+ALERTMANAGER_NAME = "Alertmanager"  # the alert groups panel names its source by datasource name
 SELECTOR = 'job="$job", instance=~"$instance"'
+SLO_SELECTOR = 'service="$service", slo=~"$slo"'
+RATE = "[$__rate_interval]"
 STAGES_LEGEND = "{{stage}}"
 
+# Units Grafana knows (https://grafana.com/docs/grafana/latest/panels-visualizations/configure-standard-options/#unit),
+# and suffixes where it has none.
+LUFS = "suffix: LUFS"
+DBTP = "suffix: dBTP"
+DB = "dB"
+TIMES = "suffix:×"
 
-def target(expr: str, legend: str = "", *, exemplar: bool = False, ref: str = "A") -> dict:
-    return {"datasource": PROMETHEUS, "expr": expr, "legendFormat": legend, "refId": ref, "exemplar": exemplar, "range": True}
+BREAKER_STATES = {0: ("closed", "green"), 1: ("half-open", "orange"), 2: ("open", "red")}
+MODEL_STATES = {0: ("not loaded", "red"), 1: ("loaded", "green")}
+# HTTP answers an operator must see at once: shed load and unavailability.
+CALLED_OUT_CODES = {"429": "orange", "503": "red"}
 
 
-def panel(
-    title: str,
-    targets: list[dict],
-    *,
-    kind: str = "timeseries",
-    unit: str = "short",
-    description: str = "",
-    width: int = 8,
-    height: int = 8,
-    thresholds: list[tuple[str, float | None]] | None = None,
-) -> dict:
+def target(expr: str, legend: str = "", *, exemplar: bool = False, heatmap: bool = False) -> dict:
+    query = {"datasource": PROMETHEUS, "expr": expr, "legendFormat": legend, "refId": "A", "exemplar": exemplar, "range": True}
+    if heatmap:
+        query["format"] = "heatmap"
+    return query
+
+
+def value_mappings(states: dict[int, tuple[str, str]]) -> list[dict]:
+    options = {str(value): {"text": text, "color": color, "index": index} for index, (value, (text, color)) in enumerate(states.items())}
+    return [{"type": "value", "options": options}]
+
+
+def color_overrides(colors: dict[str, str]) -> list[dict]:
+    return [
+        {"matcher": {"id": "byName", "options": name}, "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": color}}]}
+        for name, color in colors.items()
+    ]
+
+
+def _panel(kind: str, title: str, targets: list[dict], options: dict, defaults: dict, *, description: str, width: int, height: int) -> dict:
     for index, t in enumerate(targets):
         t["refId"] = chr(ord("A") + index)
-    steps = [{"color": color, "value": value} for color, value in (thresholds or [("green", None)])]
     return {
         "type": kind,
         "title": title,
         "description": description,
         "datasource": PROMETHEUS,
         "targets": targets,
-        "fieldConfig": {"defaults": {"unit": unit, "thresholds": {"mode": "absolute", "steps": steps}}, "overrides": []},
-        "options": {"legend": {"displayMode": "list", "placement": "bottom"}} if kind == "timeseries" else {},
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": options,
+        "gridPos": {"w": width, "h": height},
+    }
+
+
+def _defaults(unit: str, thresholds: list[tuple[str, float | None]] | None, mappings: list[dict] | None) -> dict:
+    steps = [{"color": color, "value": value} for color, value in (thresholds or [("green", None)])]
+    defaults: dict = {"unit": unit, "thresholds": {"mode": "absolute", "steps": steps}}
+    if mappings:
+        defaults["mappings"] = mappings
+    return defaults
+
+
+def timeseries(
+    title: str,
+    targets: list[dict],
+    *,
+    unit: str,
+    description: str = "",
+    width: int = 8,
+    height: int = 8,
+    thresholds: list[tuple[str, float | None]] | None = None,
+    overrides: list[dict] | None = None,
+) -> dict:
+    options = {
+        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True, "calcs": []},
+        "tooltip": {"mode": "multi", "sort": "desc"},
+    }
+    panel = _panel(
+        "timeseries", title, targets, options, _defaults(unit, thresholds, None), description=description, width=width, height=height
+    )
+    if thresholds:
+        panel["fieldConfig"]["defaults"]["custom"] = {"thresholdsStyle": {"mode": "dashed"}}
+    panel["fieldConfig"]["overrides"] = overrides or []
+    return panel
+
+
+def stat(
+    title: str,
+    targets: list[dict],
+    *,
+    unit: str,
+    description: str = "",
+    width: int = 6,
+    height: int = 5,
+    thresholds: list[tuple[str, float | None]] | None = None,
+    mappings: list[dict] | None = None,
+) -> dict:
+    options = {
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "orientation": "auto",
+        "colorMode": "background" if thresholds or mappings else "none",
+        "graphMode": "none",
+        "justifyMode": "auto",
+        "textMode": "value_and_name" if len(targets) > 1 or targets[0]["legendFormat"].startswith("{{") else "value",
+        "showPercentChange": False,
+        "wideLayout": True,
+    }
+    return _panel(
+        "stat", title, targets, options, _defaults(unit, thresholds, mappings), description=description, width=width, height=height
+    )
+
+
+def heatmap(title: str, metric: str, *, unit: str, extra_selector: str = "", description: str = "", width: int = 12) -> dict:
+    """Bucket counts per interval as a heatmap, with exemplars: a dot links to that clip's trace."""
+    selector = SELECTOR + (f", {extra_selector}" if extra_selector else "")
+    expr = f"sum by (le) (increase({metric}_bucket{{{selector}}}{RATE}))"
+    options = {
+        "calculate": False,
+        "cellGap": 1,
+        "color": {"mode": "scheme", "scheme": "Oranges", "fill": "dark-orange", "exponent": 0.5, "reverse": False, "steps": 64},
+        "exemplars": {"color": "rgba(255,0,255,0.7)"},
+        "legend": {"show": True},
+        "rowsFrame": {"layout": "auto"},
+        "showValue": "never",
+        "tooltip": {"mode": "single", "yHistogram": True, "showColorScale": False},
+        "yAxis": {"axisPlacement": "left", "unit": unit, "reverse": False},
+    }
+    return _panel(
+        "heatmap",
+        title,
+        [target(expr, "{{le}}", exemplar=True, heatmap=True)],
+        options,
+        {"unit": unit},
+        description=description,
+        width=width,
+        height=8,
+    )
+
+
+def alert_groups(title: str, labels: str, *, width: int = 24, height: int = 6) -> dict:
+    """The alerts Alertmanager holds right now, filtered to this service."""
+    return {
+        "type": "alertGroups",
+        "title": title,
+        "description": "Active alert groups from Alertmanager (silenced and inhibited ones included), for this service.",
+        "datasource": ALERTMANAGER,
+        "fieldConfig": {"defaults": {}, "overrides": []},
+        "options": {"alertmanager": ALERTMANAGER_NAME, "expandAll": True, "labels": labels},
         "gridPos": {"w": width, "h": height},
     }
 
@@ -57,7 +177,7 @@ def layout(panels: list[dict]) -> list[dict]:
     x = y = row_height = 0
     for index, p in enumerate(panels):
         w, h = p["gridPos"]["w"], p["gridPos"]["h"]
-        if x + w > 24:
+        if x + w > 24 or p["type"] == "row":
             x, y, row_height = 0, y + row_height, 0
         p["gridPos"].update(x=x, y=y)
         p["id"] = index + 1
@@ -66,33 +186,33 @@ def layout(panels: list[dict]) -> list[dict]:
     return panels
 
 
-def variables(extra: list[dict] | None = None) -> dict:
-    def query_variable(name: str, query: str, multi: bool) -> dict:
-        return {
-            "name": name,
-            "label": name,
-            "type": "query",
-            "datasource": PROMETHEUS,
-            "query": {"query": query, "refId": name},
-            "definition": query,
-            "refresh": 2,
-            "includeAll": multi,
-            "multi": multi,
-            "allValue": ".*" if multi else None,
-            "sort": 1,
-            "current": {},
-        }
-
-    return {
-        "list": [
-            query_variable("job", "label_values(enhancement_build_info, job)", False),
-            query_variable("instance", 'label_values(enhancement_build_info{job="$job"}, instance)', True),
-            *(extra or []),
-        ]
+def query_variable(name: str, query: str, *, multi: bool, label: str | None = None) -> dict:
+    variable = {
+        "name": name,
+        "label": label or name,
+        "type": "query",
+        "datasource": PROMETHEUS,
+        "query": {"query": query, "refId": name},
+        "refresh": 2,
+        "includeAll": multi,
+        "multi": multi,
+        "sort": 1,
     }
+    if multi:
+        variable["allValue"] = ".*"
+    return variable
 
 
-def dashboard(uid: str, title: str, panels: list[dict], extra_variables: list[dict] | None = None) -> dict:
+def worker_variables(*extra: dict) -> list[dict]:
+    """job picks the deployment; instance picks replicas of a fleet, all by default."""
+    return [
+        query_variable("job", "label_values(enhancement_build_info, job)", multi=False),
+        query_variable("instance", 'label_values(enhancement_build_info{job="$job"}, instance)', multi=True),
+        *extra,
+    ]
+
+
+def dashboard(uid: str, title: str, panels: list[dict], variables: list[dict]) -> dict:
     return {
         "uid": uid,
         "title": title,
@@ -100,304 +220,394 @@ def dashboard(uid: str, title: str, panels: list[dict], extra_variables: list[di
         "timezone": "browser",
         "schemaVersion": 39,
         "version": 1,
-        "editable": True,
+        # Provisioned with allowUiUpdates: false, so an edit could not be saved anyway: say so.
+        "editable": False,
+        "graphTooltip": 1,
         "refresh": "10s",
         "time": {"from": "now-1h", "to": "now"},
-        "templating": variables(extra_variables),
+        "templating": {"list": variables},
         "annotations": {"list": []},
-        "links": [{"title": "Runbook", "url": monitoring.RUNBOOK_URL_BASE, "type": "link"}],
+        "links": [
+            {
+                "title": "Runbook",
+                "tooltip": "What each alert means and what to do",
+                "url": monitoring.RUNBOOK_URL_BASE,
+                "type": "link",
+                "icon": "doc",
+                "asDropdown": False,
+                "includeVars": False,
+                "keepTime": False,
+                "tags": [],
+                "targetBlank": True,
+            }
+        ],
         "panels": layout(panels),
     }
 
 
-def mean(metric: str, by: str = "") -> str:
+def mean(metric: str, by: str = "", selector: str = SELECTOR) -> str:
     """The mean of a histogram over the panel's rate interval, from its _sum and _count."""
     group = f" by ({by})" if by else ""
-    rate = "[$__rate_interval]"
-    return f"sum{group} (rate({metric}_sum{{{SELECTOR}}}{rate})) / sum{group} (rate({metric}_count{{{SELECTOR}}}{rate}))"
+    return f"sum{group} (rate({metric}_sum{{{selector}}}{RATE})) / sum{group} (rate({metric}_count{{{selector}}}{RATE}))"
 
 
-def quantile(q: float, metric: str, by: str = "") -> str:
+def quantile(q: float, metric: str, by: str = "", selector: str = SELECTOR) -> str:
     group = f"{by}, le" if by else "le"
-    return f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket{{{SELECTOR}}}[$__rate_interval])))"
+    return f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket{{{selector}}}{RATE})))"
+
+
+def rate_by(metric: str, by: str, selector: str = SELECTOR) -> str:
+    return f"sum by ({by}) (rate({metric}{{{selector}}}{RATE}))"
+
+
+def status_panels() -> list[dict]:
+    return [
+        row("Status"),
+        stat(
+            "Replicas with the model loaded",
+            [target(f"sum(enhancement_model_loaded{{{SELECTOR}}})", "loaded"), target(f"count(up{{{SELECTOR}}})", "replicas")],
+            unit="none",
+            description="A replica without its model answers 503 on /readyz and refuses clips.",
+        ),
+        stat(
+            "Model breaker, worst replica",
+            [target(f"max(enhancement_circuit_breaker_state{{{SELECTOR}}})", "breaker")],
+            unit="none",
+            mappings=value_mappings(BREAKER_STATES),
+            description="Open: clips are served by the DSP fallback while the model is failing.",
+        ),
+        stat(
+            "Queue: waiting / capacity",
+            [target(f"sum(enhancement_queue_depth{{{SELECTOR}}}) / sum(enhancement_queue_capacity{{{SELECTOR}}})", "queue")],
+            unit="percentunit",
+            thresholds=[("green", None), ("orange", 0.5), ("red", 0.8)],
+        ),
+        stat(
+            "Clips in flight",
+            [target(f"sum(enhancement_inflight_requests{{{SELECTOR}}})", "in flight")],
+            unit="none",
+        ),
+        alert_groups("Active alerts", f"service={monitoring.SERVICE}"),
+    ]
 
 
 def overview() -> dict:
-    rate = "[$__rate_interval]"
+    stage_variable = query_variable(
+        "stage", 'label_values(enhancement_stage_duration_seconds_count{job="$job"}, stage)', multi=True, label="stage"
+    )
+    stage_heatmap = heatmap(
+        "Stage latency: $stage",
+        "enhancement_stage_duration_seconds",
+        unit="s",
+        extra_selector='stage=~"$stage"',
+        width=8,
+        description="One heatmap per stage (the panel repeats over the stage variable); exemplars open the clip's trace.",
+    )
+    stage_heatmap.update(repeat="stage", repeatDirection="h", maxPerRow=3)
     panels = [
-        row("Throughput and outcomes"),
-        panel(
+        *status_panels(),
+        row("Throughput and answers"),
+        timeseries(
             "Clips per second by outcome",
-            [target(f"sum by (outcome) (rate(enhancement_requests_total{{{SELECTOR}}}{rate}))", "{{outcome}}")],
+            [target(rate_by("enhancement_requests_total", "outcome"), "{{outcome}}")],
             unit="reqps",
             description="Finished clips: success, degraded (a fallback ran), rejected (bad input), failed.",
         ),
-        panel(
+        timeseries(
+            "HTTP answers by status code",
+            [target(rate_by("enhancement_http_responses_total", "code"), "{{code}}")],
+            unit="reqps",
+            overrides=color_overrides(CALLED_OUT_CODES),
+            description="429: shed because the queue is full (clients retry). 503: not ready or draining.",
+        ),
+        stat(
+            "Shed (429) and unavailable (503)",
+            [
+                target(f'sum(rate(enhancement_http_responses_total{{{SELECTOR}, code="429"}}{RATE})) or vector(0)', "429 shed"),
+                target(f'sum(rate(enhancement_http_responses_total{{{SELECTOR}, code="503"}}{RATE})) or vector(0)', "503 unavailable"),
+            ],
+            unit="reqps",
+            width=8,
+            height=8,
+            thresholds=[("green", None), ("orange", 0.01), ("red", 0.1)],
+        ),
+        timeseries(
             "Success ratio (rejections excluded)",
             [
                 target(
-                    f'sum(rate(enhancement_requests_total{{{SELECTOR}, outcome="success"}}{rate}))'
-                    f' / sum(rate(enhancement_requests_total{{{SELECTOR}, outcome!="rejected"}}{rate}))'
+                    f'sum(rate(enhancement_requests_total{{{SELECTOR}, outcome="success"}}{RATE}))'
+                    f' / sum(rate(enhancement_requests_total{{{SELECTOR}, outcome!="rejected"}}{RATE}))',
+                    "success",
                 )
             ],
-            kind="stat",
             unit="percentunit",
             thresholds=[("red", None), ("orange", 0.95), ("green", 0.99)],
         ),
-        panel(
+        timeseries(
             "Rejections by reason",
-            [target(f'sum by (reason) (rate(enhancement_stage_errors_total{{{SELECTOR}, stage="decode"}}{rate}))', "{{reason}}")],
+            [target(f'sum by (reason) (rate(enhancement_stage_errors_total{{{SELECTOR}, stage="decode"}}{RATE}))', "{{reason}}")],
             unit="reqps",
         ),
+        timeseries(
+            "Clips per second by replica",
+            [target(rate_by("enhancement_requests_total", "instance"), "{{instance}}")],
+            unit="reqps",
+            description="An uneven split means the balancer or one replica is unwell.",
+        ),
         row("Latency"),
-        panel(
-            "Clip latency p50 / p95 / p99 (exemplars link to traces)",
+        timeseries(
+            "Time in queue against time in processing (p50, p95)",
             [
-                target(quantile(0.5, "enhancement_request_duration_seconds"), "p50", exemplar=True),
-                target(quantile(0.95, "enhancement_request_duration_seconds"), "p95", exemplar=True),
-                target(quantile(0.99, "enhancement_request_duration_seconds"), "p99", exemplar=True),
+                target(quantile(0.5, "enhancement_queue_wait_seconds"), "queue p50"),
+                target(quantile(0.95, "enhancement_queue_wait_seconds"), "queue p95"),
+                target(quantile(0.5, "enhancement_request_duration_seconds"), "processing p50", exemplar=True),
+                target(quantile(0.95, "enhancement_request_duration_seconds"), "processing p95", exemplar=True),
             ],
             unit="s",
             width=12,
+            description="Queue wait growing while processing stays flat means too little capacity, not a slow model.",
         ),
-        panel(
+        timeseries(
+            "Answer time over clip length, p95 (the latency SLI)",
+            [target(quantile(0.95, "enhancement_response_time_ratio"), "p95")],
+            unit=TIMES,
+            width=12,
+            thresholds=[("green", None), ("red", 1.0)],
+            description="Queue wait plus processing, over the clip's length: above 1, a client waits longer than its audio lasts.",
+        ),
+        heatmap("Clip processing time", "enhancement_request_duration_seconds", unit="s", width=12),
+        heatmap("Queue wait", "enhancement_queue_wait_seconds", unit="s", width=12),
+        stage_heatmap,
+        timeseries(
             "Stage latency p95 (exemplars link to traces)",
             [target(quantile(0.95, "enhancement_stage_duration_seconds", "stage"), STAGES_LEGEND, exemplar=True)],
             unit="s",
             width=12,
         ),
-        panel("Stage latency p50", [target(quantile(0.5, "enhancement_stage_duration_seconds", "stage"), STAGES_LEGEND)], unit="s"),
-        panel("Stage latency p99", [target(quantile(0.99, "enhancement_stage_duration_seconds", "stage"), STAGES_LEGEND)], unit="s"),
-        panel(
-            "Real-time factor (processing / audio time)",
+        timeseries(
+            "Share of processing time by stage",
             [
                 target(
-                    mean("enhancement_real_time_factor"),
-                    "mean RTF",
+                    f"sum by (stage) (rate(enhancement_stage_duration_seconds_sum{{{SELECTOR}}}{RATE}))"
+                    f" / scalar(sum(rate(enhancement_stage_duration_seconds_sum{{{SELECTOR}}}{RATE})))",
+                    STAGES_LEGEND,
                 )
             ],
-            unit="short",
+            unit="percentunit",
+            width=12,
+        ),
+        timeseries(
+            "Real-time factor (processing / audio time)",
+            [target(mean("enhancement_real_time_factor"), "mean RTF")],
+            unit=TIMES,
             thresholds=[("green", None), ("orange", 0.5), ("red", 1.0)],
         ),
-        row("Queue and resilience"),
-        panel(
-            "Queue depth, capacity and in flight",
-            [
-                target(f"sum(enhancement_queue_depth{{{SELECTOR}}})", "queued"),
-                target(f"sum(enhancement_queue_capacity{{{SELECTOR}}})", "capacity"),
-                target(f"sum(enhancement_inflight_requests{{{SELECTOR}}})", "in flight"),
-            ],
-        ),
-        panel(
-            "Circuit breaker state (0 closed, 1 half-open, 2 open)",
-            [target(f"max by (breaker) (enhancement_circuit_breaker_state{{{SELECTOR}}})", "{{breaker}}")],
-            kind="stat",
+        row("Resilience"),
+        timeseries(
+            "Circuit breaker state by replica",
+            [target(f"max by (instance, breaker) (enhancement_circuit_breaker_state{{{SELECTOR}}})", "{{instance}} {{breaker}}")],
+            unit="none",
             thresholds=[("green", None), ("orange", 1), ("red", 2)],
+            description="0 closed, 1 half-open, 2 open.",
         ),
-        panel(
+        timeseries(
             "Fallbacks by stage and reason",
             [
                 target(
-                    f"sum by (stage, to_method, reason) (rate(enhancement_fallbacks_total{{{SELECTOR}}}{rate}))",
+                    rate_by("enhancement_fallbacks_total", "stage, to_method, reason"),
                     "{{stage}} -> {{to_method}} ({{reason}})",
                 )
             ],
             unit="reqps",
         ),
-        panel(
+        timeseries(
             "Stage errors by reason",
-            [target(f"sum by (stage, reason) (rate(enhancement_stage_errors_total{{{SELECTOR}}}{rate}))", "{{stage}}: {{reason}}")],
+            [target(rate_by("enhancement_stage_errors_total", "stage, reason"), "{{stage}}: {{reason}}")],
             unit="reqps",
-            width=24,
         ),
         row("Interruption patterns"),
-        panel(
+        timeseries(
             "Events detected per second by kind",
-            [target(f"sum by (pattern) (rate(enhancement_patterns_detected_total{{{SELECTOR}}}{rate}))", "{{pattern}}")],
+            [target(rate_by("enhancement_patterns_detected_total", "pattern"), "{{pattern}}")],
             unit="short",
             width=12,
         ),
-        panel(
+        timeseries(
             "Mean detector confidence by kind",
-            [
-                target(
-                    mean("enhancement_pattern_confidence", "pattern"),
-                    "{{pattern}}",
-                )
-            ],
+            [target(mean("enhancement_pattern_confidence", "pattern"), "{{pattern}}")],
             unit="percentunit",
             width=12,
         ),
         row("Loudness"),
-        panel("Output loudness p50 (LUFS)", [target(quantile(0.5, "enhancement_output_loudness_lufs"), "p50 LUFS")], unit="short"),
-        panel(
-            "True peak p99 (dBTP; ceiling -1)",
-            [target(quantile(0.99, "enhancement_true_peak_dbtp"), "p99 dBTP")],
-            unit="short",
+        timeseries("Output loudness p50", [target(quantile(0.5, "enhancement_output_loudness_lufs"), "p50")], unit=LUFS),
+        timeseries(
+            "True peak p99 (ceiling -1 dBTP)",
+            [target(quantile(0.99, "enhancement_true_peak_dbtp"), "p99")],
+            unit=DBTP,
             thresholds=[("green", None), ("red", -1.0)],
         ),
-        panel("Limiter gain reduction p95 (dB)", [target(quantile(0.95, "enhancement_limiter_gain_reduction_db"), "p95 dB")], unit="short"),
+        timeseries("Limiter gain reduction p95", [target(quantile(0.95, "enhancement_limiter_gain_reduction_db"), "p95")], unit=DB),
         row("Quality"),
-        panel(
-            "SNR improvement p50 (dB, WADA-SNR out minus in)",
-            [target(quantile(0.5, "enhancement_snr_improvement_db"), "p50 dB")],
-            unit="short",
+        timeseries(
+            "SNR improvement p50 (WADA-SNR out minus in)",
+            [target(quantile(0.5, "enhancement_snr_improvement_db"), "p50")],
+            unit=DB,
         ),
-        panel("Output SNR p50 (dB)", [target(quantile(0.5, "enhancement_output_snr_db"), "p50 dB")], unit="short"),
-        panel(
-            "DNSMOS mean by dimension (sampled clips)",
-            [
-                target(
-                    mean("enhancement_dnsmos_score", "dimension"),
-                    "{{dimension}}",
-                )
-            ],
-            unit="short",
+        timeseries("Output SNR p50", [target(quantile(0.5, "enhancement_output_snr_db"), "p50")], unit=DB),
+        timeseries(
+            "DNSMOS mean by dimension (sampled clips, 1 to 5)",
+            [target(mean("enhancement_dnsmos_score", "dimension"), "{{dimension}}")],
+            unit="none",
         ),
-        panel(
+        timeseries(
             "Outputs by quality verdict",
-            [target(f"sum by (verdict) (rate(enhancement_output_quality_total{{{SELECTOR}}}{rate}))", "{{verdict}}")],
+            [target(rate_by("enhancement_output_quality_total", "verdict"), "{{verdict}}")],
             unit="reqps",
             width=24,
         ),
     ]
-    return dashboard("enhancement-overview", "Enhancement worker: pipeline overview", panels)
+    return dashboard("enhancement-overview", "Enhancement worker: pipeline overview", panels, worker_variables(stage_variable))
 
 
 def slo() -> dict:
-    slo_variable = {
-        "name": "slo",
-        "label": "SLO",
-        "type": "custom",
-        "query": "availability,latency,quality",
-        "options": [],
-        "includeAll": True,
-        "multi": True,
-        "allValue": ".*",
-        "current": {},
-    }
-    selector = 'service="enhancement-worker", slo=~"$slo"'
+    variables = [
+        query_variable("service", "label_values(slo:objective:ratio, service)", multi=False),
+        query_variable("slo", 'label_values(slo:objective:ratio{service="$service"}, slo)', multi=True, label="SLO"),
+    ]
     panels = [
-        panel(
+        stat(
             "SLI over 30 days (good share)",
-            [target(f"1 - slo:sli_error:ratio_rate30d{{{selector}}}", "{{slo}}")],
-            kind="stat",
+            [target(f"1 - slo:sli_error:ratio_rate30d{{{SLO_SELECTOR}}}", "{{slo}}")],
             unit="percentunit",
             width=8,
         ),
-        panel("Objective", [target(f"slo:objective:ratio{{{selector}}}", "{{slo}}")], kind="stat", unit="percentunit", width=8),
-        panel(
+        stat("Objective", [target(f"slo:objective:ratio{{{SLO_SELECTOR}}}", "{{slo}}")], unit="percentunit", width=8),
+        stat(
             "Error budget remaining (30 days)",
-            [target(f"slo:period_error_budget_remaining:ratio{{{selector}}}", "{{slo}}")],
-            kind="stat",
+            [target(f"slo:period_error_budget_remaining:ratio{{{SLO_SELECTOR}}}", "{{slo}}")],
             unit="percentunit",
             width=8,
             thresholds=[("red", None), ("orange", 0.25), ("green", 0.5)],
         ),
-        panel(
+        timeseries(
+            "Error budget burn-down (30 days)",
+            [target(f"slo:period_error_budget_remaining:ratio{{{SLO_SELECTOR}}}", "{{slo}}")],
+            unit="percentunit",
+            width=24,
+            thresholds=[("red", None), ("orange", 0.25), ("green", 0.5)],
+            description="The share of the 30-day budget left; set the time range to 30 days to see the whole period.",
+        ),
+        timeseries(
             "Burn rate now (5m) against the budget",
-            [target(f"slo:current_burn_rate:ratio{{{selector}}}", "{{slo}}")],
+            [target(f"slo:current_burn_rate:ratio{{{SLO_SELECTOR}}}", "{{slo}}")],
+            unit=TIMES,
             width=12,
             thresholds=[("green", None), ("orange", 1), ("red", 14.4)],
+            description="1 spends the budget exactly over 30 days; 14.4 for an hour pages.",
         ),
-        panel("Burn rate over 30 days", [target(f"slo:period_burn_rate:ratio{{{selector}}}", "{{slo}}")], width=12),
-        panel(
-            "Error ratio by window",
+        timeseries(
+            "Burn rate over 30 days",
+            [target(f"slo:period_burn_rate:ratio{{{SLO_SELECTOR}}}", "{{slo}}")],
+            unit=TIMES,
+            width=12,
+            thresholds=[("green", None), ("red", 1)],
+        ),
+        timeseries(
+            "Error ratio by window (the burn alerts' inputs)",
             [
-                target(f"slo:sli_error:ratio_rate5m{{{selector}}}", "{{slo}} 5m"),
-                target(f"slo:sli_error:ratio_rate1h{{{selector}}}", "{{slo}} 1h"),
-                target(f"slo:sli_error:ratio_rate6h{{{selector}}}", "{{slo}} 6h"),
-                target(f"slo:sli_error:ratio_rate1d{{{selector}}}", "{{slo}} 1d"),
+                target(f"slo:sli_error:ratio_rate5m{{{SLO_SELECTOR}}}", "{{slo}} 5m"),
+                target(f"slo:sli_error:ratio_rate1h{{{SLO_SELECTOR}}}", "{{slo}} 1h"),
+                target(f"slo:sli_error:ratio_rate6h{{{SLO_SELECTOR}}}", "{{slo}} 6h"),
+                target(f"slo:sli_error:ratio_rate1d{{{SLO_SELECTOR}}}", "{{slo}} 1d"),
             ],
             unit="percentunit",
             width=24,
         ),
-        panel(
+        stat(
             "Burn-rate alerts firing",
-            [target(f'sum by (alertname) (ALERTS{{alertstate="firing", {selector}}}) or on() vector(0)', "{{alertname}}")],
-            kind="stat",
-            width=24,
+            [target(f'count(ALERTS{{alertstate="firing", {SLO_SELECTOR}}}) or on() vector(0)', "firing")],
+            unit="none",
+            width=8,
+            thresholds=[("green", None), ("red", 1)],
             description="0 when no SLO alert fires.",
         ),
+        alert_groups("Active alerts", "service=$service", width=16, height=5),
     ]
-    return dashboard("enhancement-slo", "Enhancement worker: SLOs and error budgets", panels, [slo_variable])
+    return dashboard("enhancement-slo", "Enhancement worker: SLOs and error budgets", panels, variables)
 
 
 def resources() -> dict:
-    rate = "[$__rate_interval]"
     panels = [
-        panel(
+        timeseries(
             "Worker CPU (cores)",
-            [target(f"sum by (instance) (rate(process_cpu_seconds_total{{{SELECTOR}}}[$__rate_interval]))", "{{instance}}")],
+            [target(f"sum by (instance) (rate(process_cpu_seconds_total{{{SELECTOR}}}{RATE}))", "{{instance}}")],
+            unit="none",
         ),
-        panel(
+        timeseries(
             "Host CPU busy",
             [
                 target(
-                    f'1 - sum by (instance) (rate(enhancement_system_cpu_seconds_total{{{SELECTOR}, mode="idle"}}{rate}))'
-                    f" / sum by (instance) (rate(enhancement_system_cpu_seconds_total{{{SELECTOR}}}{rate}))",
+                    f'1 - sum by (instance) (rate(enhancement_system_cpu_seconds_total{{{SELECTOR}, mode="idle"}}{RATE}))'
+                    f" / sum by (instance) (rate(enhancement_system_cpu_seconds_total{{{SELECTOR}}}{RATE}))",
                     "{{instance}}",
                 )
             ],
             unit="percentunit",
         ),
-        panel(
+        timeseries(
             "Worker resident memory",
             [target(f"sum by (instance) (process_resident_memory_bytes{{{SELECTOR}}})", "{{instance}}")],
             unit="bytes",
             thresholds=[("green", None), ("red", 8e9)],
         ),
-        panel(
+        timeseries(
             "Host memory available",
             [target(f"min by (instance) (enhancement_system_memory_available_bytes{{{SELECTOR}}})", "{{instance}}")],
             unit="bytes",
         ),
-        panel(
+        timeseries(
             "GPU memory used",
             [target(f"sum by (instance, gpu) (enhancement_gpu_memory_used_bytes{{{SELECTOR}}})", "{{instance}} gpu {{gpu}}")],
             unit="bytes",
             description="Absent on workers without a GPU.",
         ),
-        panel(
+        timeseries(
             "GPU busy",
             [target(f"max by (instance, gpu) (enhancement_gpu_utilization_ratio{{{SELECTOR}}})", "{{instance}} gpu {{gpu}}")],
             unit="percentunit",
             description="Absent on workers without a GPU.",
         ),
-        panel(
+        stat(
             "Model loaded",
-            [target(f"max by (instance, model) (enhancement_model_loaded{{{SELECTOR}}})", "{{model}}")],
-            kind="stat",
-            thresholds=[("red", None), ("green", 1)],
+            [target(f"max by (instance) (enhancement_model_loaded{{{SELECTOR}}})", "{{instance}}")],
+            unit="none",
+            mappings=value_mappings(MODEL_STATES),
         ),
-        panel(
+        stat(
             "Model load time",
             [target(f"max by (instance) (enhancement_model_load_duration_seconds{{{SELECTOR}}})", "{{instance}}")],
-            kind="stat",
             unit="s",
         ),
-        panel(
-            "Build",
+        stat(
+            "Build and weights",
             [
                 target(
-                    f"max by (instance, version, model, device) (enhancement_build_info{{{SELECTOR}}})",
-                    "{{version}} {{model}} on {{device}}",
+                    f"max by (instance, version, checkpoint, checkpoint_sha256, device) (enhancement_build_info{{{SELECTOR}}})",
+                    "{{version}} {{checkpoint}} {{checkpoint_sha256}} on {{device}}",
                 )
             ],
-            kind="stat",
+            unit="none",
+            width=12,
+            description="checkpoint: shipped, or the directory of other weights; the hash tells two images apart.",
         ),
-        panel(
+        timeseries(
             "Span export failures per second",
-            [
-                target(
-                    f"sum by (instance) (rate(enhancement_telemetry_export_failures_total{{{SELECTOR}}}[$__rate_interval]))", "{{instance}}"
-                )
-            ],
+            [target(f"sum by (instance) (rate(enhancement_telemetry_export_failures_total{{{SELECTOR}}}{RATE}))", "{{instance}}")],
             unit="short",
             width=24,
         ),
     ]
-    return dashboard("enhancement-resources", "Enhancement worker: resources", panels)
+    return dashboard("enhancement-resources", "Enhancement worker: resources", panels, worker_variables())
 
 
 DASHBOARDS = {"overview.json": overview, "slo.json": slo, "resources.json": resources}

@@ -36,7 +36,14 @@ pytestmark = pytest.mark.live
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
-VARIABLES = {"$job": "enhancement-worker", "$instance": ".*", "$slo": ".*", "$__rate_interval": "1m"}
+VARIABLES = {
+    "$job": "enhancement-worker",
+    "$instance": ".*",
+    "$service": "enhancement-worker",
+    "$slo": ".*",
+    "$stage": ".*",
+    "$__rate_interval": "1m",
+}
 MODEL_DEADLINE_SECONDS = 5
 MTTD_TARGET_SECONDS = 120.0
 WATCHERS = {"Watchdog", MISSING_HEARTBEAT_ALERT}
