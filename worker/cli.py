@@ -28,6 +28,7 @@ from enhancement.result import STAGES, ClipResult, Outcome
 from exporter.logs import configure_logging
 from ops import loadgen
 from ops.receiver import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, Receiver
+from ops.top import app as top_app
 from worker.api.app import create_app
 from worker.readiness import production_report
 from worker.runtime import Runtime
@@ -201,6 +202,10 @@ def command_receiver(args: argparse.Namespace, config: Settings) -> int:
     return EXIT_OK
 
 
+def command_top(args: argparse.Namespace, config: Settings) -> int:
+    return top_app.main(args.url, args.prometheus, args.alertmanager, args.interval, args.once)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="enhancement-worker", description="Observable speech-enhancement worker.")
     parser.add_argument("--config", type=Path, help="YAML settings file (defaults work without one)")
@@ -243,6 +248,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"raise WatchdogHeartbeatMissing after this long without a Watchdog heartbeat (default {DEFAULT_HEARTBEAT_TIMEOUT_SECONDS:g})",
     )
     receiver.set_defaults(handler=command_receiver)
+
+    top = commands.add_parser("top", help="live terminal view of a worker (--url) or a fleet (--prometheus)")
+    source = top.add_mutually_exclusive_group(required=True)
+    source.add_argument("--url", help="a worker's base URL: reads its /metrics and /readyz")
+    source.add_argument("--prometheus", help="a Prometheus base URL: every replica of the worker job, and the recording rules")
+    top.add_argument("--alertmanager", help="an Alertmanager base URL, for the active alerts")
+    top.add_argument("--interval", type=float, default=3.0, metavar="SECONDS", help="refresh interval (default 3)")
+    top.add_argument("--once", action="store_true", help="print one plain-text snapshot and exit")
+    top.set_defaults(handler=command_top)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""`enhancement-worker top`: a live terminal view of one worker or a fleet."""
