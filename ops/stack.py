@@ -54,6 +54,8 @@ LOCAL_FLAGS = (
 # live but not ready, and the monitoring around it must still come up to say so.
 LIVENESS = {"worker": "/healthz", "prometheus": "/-/ready", **{name: "/-/ready" for name in ALERTMANAGERS}}
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
+# The venv's console script, by absolute path: the demo's user may not have the venv on PATH.
+TOP_COMMAND = f"{Path(sys.executable).parent / 'enhancement-worker'} top"
 
 
 def free_port() -> int:
@@ -257,6 +259,10 @@ def run_demo(rate: float = 1.0) -> int:
   alertmanager  {stack.url("alertmanager-1")} and {stack.url("alertmanager-2")} (one cluster)
   receiver      {stack.receiver.url if stack.receiver else "-"}   (notifications also in {workdir / "notifications.jsonl"})
   logs          {workdir}
+
+In another terminal, the live view of this stack (q quits):
+  {TOP_COMMAND} --prometheus {stack.url("prometheus")} --alertmanager {stack.url("alertmanager-1")}
+  {TOP_COMMAND} --url {stack.url("worker")}
 
 loadgen: {rate:g} clip/s of generated speech-like audio. Ctrl-C stops everything.
 """,

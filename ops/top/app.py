@@ -74,7 +74,7 @@ def snapshot(top: Top, width: int = SNAPSHOT_WIDTH) -> str:
 
 
 @contextlib.contextmanager
-def keys() -> Iterator[object]:
+def keys() -> Iterator[int | None]:
     """The terminal in cbreak mode, so one key press arrives without Enter; restored on exit."""
     if not sys.stdin.isatty():
         yield None

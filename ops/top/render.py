@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 
@@ -20,6 +21,8 @@ from ops.top.snapshot import (
 )
 
 SPARK = "▁▂▃▄▅▆▇█"
+FLEET_LABELS = {"clips_per_s": "clips/s", "success_ratio": "success", "p95_s": "p95 s", "rtf": "RTF"}
+FLEET_FORMATS = {"clips_per_s": "{:.2f}", "success_ratio": "{:.1%}", "p95_s": "{:.3f}", "rtf": "{:.3f}"}
 MISSING = "-"
 
 
@@ -66,7 +69,9 @@ def status(replicas: list[ReplicaView]) -> Panel:
     for column in ("replica", "ready", "model", "breaker", "queue", "in flight"):
         table.add_column(column)
     for v in replicas:
-        ready = Text(MISSING, style="dim") if v.ready is None else Text("ready" if v.ready else "NOT READY", "green" if v.ready else "bold red")
+        ready = (
+            Text(MISSING, style="dim") if v.ready is None else Text("ready" if v.ready else "NOT READY", "green" if v.ready else "bold red")
+        )
         fill = v.queue_fill
         table.add_row(
             v.instance,
@@ -81,7 +86,16 @@ def status(replicas: list[ReplicaView]) -> Panel:
 
 def throughput(replicas: list[ReplicaView], history: Sequence[tuple[float | None, float | None]]) -> Panel:
     table = Table(expand=True, box=None)
-    for column in ("replica", "window", "clips", "clips/min", *("success", "degraded", "rejected", "failed"), "success ratio", "p95", "RTF"):
+    for column in (
+        "replica",
+        "window",
+        "clips",
+        "clips/min",
+        *("success", "degraded", "rejected", "failed"),
+        "success ratio",
+        "p95",
+        "RTF",
+    ):
         table.add_column(column, justify="right" if column not in ("replica", "window") else "left")
     for v in replicas:
         ratio = v.success_ratio
@@ -98,7 +112,11 @@ def throughput(replicas: list[ReplicaView], history: Sequence[tuple[float | None
     rates = [h[0] for h in history]
     p95s = [h[1] for h in history]
     trend = Text.assemble(
-        ("clips/min ", "dim"), (sparkline(rates), "cyan"), ("   p95 ", "dim"), (sparkline(p95s), "magenta"), (f"   target {SUCCESS_TARGET:.0%} success", "dim")
+        ("clips/min ", "dim"),
+        (sparkline(rates), "cyan"),
+        ("   p95 ", "dim"),
+        (sparkline(p95s), "magenta"),
+        (f"   target {SUCCESS_TARGET:.0%} success", "dim"),
     )
     return Panel(Group(table, trend), title="Throughput")
 
@@ -122,7 +140,9 @@ def patterns(v: ReplicaView) -> Panel:
     for kind in sorted(set(v.patterns) | set(v.confidence)):
         confidence = v.confidence.get(kind)
         table.add_row(
-            kind, f"{v.patterns.get(kind, 0):.0f}", judged(confidence, "{:.2f}", bad=confidence is not None and confidence < CONFIDENCE_ALERT)
+            kind,
+            f"{v.patterns.get(kind, 0):.0f}",
+            judged(confidence, "{:.2f}", bad=confidence is not None and confidence < CONFIDENCE_ALERT),
         )
     if not v.patterns and not v.confidence:
         table.add_row("none detected", "0", Text(MISSING, style="dim"))
@@ -165,18 +185,26 @@ def resources(replicas: list[ReplicaView]) -> Panel:
         table.add_column(column)
     for v in replicas:
         codes = "  ".join(f"{code}: {n:.0f}" for code, n in sorted(v.http_codes.items()))
-        table.add_row(v.instance, number(v.cpu_cores, "{:.2f}"), size(v.rss_bytes), "no GPU" if v.gpu_bytes is None else size(v.gpu_bytes), codes)
+        table.add_row(
+            v.instance, number(v.cpu_cores, "{:.2f}"), size(v.rss_bytes), "no GPU" if v.gpu_bytes is None else size(v.gpu_bytes), codes
+        )
     return Panel(table, title="Resources")
 
 
 def alerts(active: list[dict] | str | None) -> Panel:
+    heartbeat = False
+    body: RenderableType
     if active is None:
-        body: RenderableType = Text("no Alertmanager given (--alertmanager URL)", style="dim")
+        body = Text("no Alertmanager given (--alertmanager URL)", style="dim")
     elif isinstance(active, str):
         body = Text(f"cannot read alerts: {active}", style="yellow")
-    elif not active:
-        body = Text("none firing", style="green")
     else:
+        # The Watchdog always fires: its presence says the alerting pipeline works, not that anything is wrong.
+        heartbeat = any(a["labels"].get("alertname") == "Watchdog" for a in active)
+        active = [a for a in active if a["labels"].get("alertname") != "Watchdog"]
+    if isinstance(active, list) and not active:
+        body = Text("none firing" + ("  (Watchdog heartbeat present)" if heartbeat else ""), style="green")
+    elif isinstance(active, list):
         table = Table(expand=True, box=None)
         for column in ("severity", "alert", "instance", "summary"):
             table.add_column(column)
@@ -205,10 +233,13 @@ def screen(
     header = Text.assemble(("enhancement-worker top", "bold"), f"  {source}  ", (time.strftime("%H:%M:%S"), "dim"), ("   q quits", "dim"))
     parts: list[RenderableType] = [header]
     if fleet:
+        shown = {name: value for name, value in fleet.items() if not math.isnan(value)}
         parts.append(
             Text(
-                "fleet (recording rules, 5m): "
-                + "  ".join(f"{name} {value:.3g}" for name, value in sorted(fleet.items())),
+                "fleet over 5 min (recording rules): "
+                + "  ".join(
+                    f"{FLEET_LABELS[name]} {FLEET_FORMATS[name].format(shown[name]) if name in shown else MISSING}" for name in FLEET_LABELS
+                ),
                 style="cyan",
             )
         )

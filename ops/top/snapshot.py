@@ -159,7 +159,8 @@ def view(instance: str, current: Samples, previous: Samples | None, seconds: flo
     d = difference(current, previous)
     stage_sums = by_label(d, "enhancement_stage_duration_seconds_sum", "stage")
     all_stage_time = sum(stage_sums.values())
-    stage_names = [s for s in STAGES if s in stage_sums] + sorted(set(stage_sums) - set(STAGES))
+    ran = {stage for stage, count in by_label(d, "enhancement_stage_duration_seconds_count", "stage").items() if count}
+    stage_names = [s for s in STAGES if s in ran] + sorted(ran - set(STAGES))
     stages = []
     for stage in stage_names:
         buckets = histogram(d, "enhancement_stage_duration_seconds", stage=stage)
@@ -208,5 +209,14 @@ def view(instance: str, current: Samples, previous: Samples | None, seconds: flo
         cpu_cores=cpu / seconds if seconds else None,
         rss_bytes=total(current, "process_resident_memory_bytes") or None,
         gpu_bytes=sum(value for _, value in gpu) if gpu else None,
-        http_codes={k: v for k, v in by_label(d, "enhancement_http_responses_total", "code").items() if v},
+        http_codes=_client_codes(d),
     )
+
+
+def _client_codes(samples: Samples) -> dict[str, float]:
+    """Answers to clients, by status code: the /v1 routes, not probes and scrapes."""
+    codes: dict[str, float] = {}
+    for labels, value in samples.get("enhancement_http_responses_total", []):
+        if value and labels.get("route", "").startswith("/v1/"):
+            codes[labels["code"]] = codes.get(labels["code"], 0.0) + value
+    return codes

@@ -19,7 +19,9 @@ Labels = tuple[tuple[str, str], ...]
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
 # The series top reads from Prometheus: the worker's own families and the process collector's.
-PROMETHEUS_SERIES = f'{{{monitoring.WORKER_SELECTOR}, __name__=~"enhancement_.+|process_cpu_seconds_total|process_resident_memory_bytes|up"}}'
+PROMETHEUS_SERIES = (
+    f'{{{monitoring.WORKER_SELECTOR}, __name__=~"enhancement_.+|process_cpu_seconds_total|process_resident_memory_bytes|up"}}'
+)
 # Recording rules the fleet line shows, from deploy/prometheus/src/recording.yml.
 FLEET_RULES = {
     "clips_per_s": "sum(job:enhancement_requests:rate5m)",
