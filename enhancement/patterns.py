@@ -8,6 +8,7 @@ statistics, so they hold across recording levels.
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 from scipy import ndimage
 from scipy.interpolate import CubicSpline
 
@@ -66,18 +67,6 @@ def _flatness(frames: np.ndarray) -> np.ndarray:
     return np.exp(np.mean(np.log(band), axis=1)) / np.mean(band, axis=1)
 
 
-def _shift(values: np.ndarray, by: int) -> np.ndarray:
-    """out[n] = values[n - by], zero where that falls outside."""
-    out = np.zeros_like(values)
-    if by > 0:
-        out[by:] = values[:-by]
-    elif by < 0:
-        out[:by] = values[-by:]
-    else:
-        out[:] = values
-    return out
-
-
 LPC_ORDER = 16
 LPC_FRAME_S = 0.032
 # A click must also stand out from a 7-sample median at least as much as its neighbours do.
@@ -109,11 +98,16 @@ def _lpc_residual(x: np.ndarray, rate: int) -> np.ndarray:
     frame = int(LPC_FRAME_S * rate)
     signal64 = x.astype(np.float64)
     blocks = -(-len(x) // frame)
-    padded = np.pad(signal64, (frame // 2, blocks * frame - len(x) + frame // 2))
-    windows = padded[np.arange(blocks)[:, None] * frame + np.arange(2 * frame)[None, :]] * np.hanning(2 * frame)
+    padded = np.zeros((blocks + 1) * frame, dtype=np.float32)
+    padded[frame // 2 : frame // 2 + len(x)] = x
+    # Windows of two blocks, one block apart: a strided view, so the only copy is the windowing.
+    # The correlation is taken in float32 (4x faster here): it moves by about 2e-7 of its size,
+    # under the 1e-6 white-noise correction below.
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * frame)[::frame][:blocks] * np.hanning(2 * frame).astype(np.float32)
     # Zero-padding by the largest lag is enough for the lags kept.
-    power = np.abs(np.fft.rfft(windows, n=2 * frame + LPC_ORDER, axis=1)) ** 2
-    corr = np.fft.irfft(power, n=2 * frame + LPC_ORDER, axis=1)[:, : LPC_ORDER + 1]
+    spectrum = scipy.fft.rfft(windows, n=2 * frame + LPC_ORDER, axis=1)
+    power = spectrum.real**2 + spectrum.imag**2
+    corr = scipy.fft.irfft(power, n=2 * frame + LPC_ORDER, axis=1)[:, : LPC_ORDER + 1].astype(np.float64)
     silent = corr[:, 0] <= 1e-12
     corr[:, 0] *= 1.0 + 1e-6  # white-noise correction keeps the system well conditioned
     coeffs = _levinson(corr)
@@ -129,7 +123,30 @@ def _neighbourhood_max(values: np.ndarray, reach: int, guard: int) -> np.ndarray
     """Largest value between ``guard`` and ``reach`` samples away, on either side."""
     half = max(1, (reach - guard) // 2)
     centred = ndimage.maximum_filter1d(values, size=2 * half + 1, mode="constant")
-    return np.maximum(_shift(centred, guard + half), _shift(centred, -(guard + half)))
+    by = guard + half
+    out = np.zeros_like(centred)
+    if by >= len(centred):
+        return out
+    out[by:] = centred[:-by]  # the window before each sample, then the one after it, in place
+    np.maximum(out[:-by], centred[by:], out=out[:-by])
+    return out
+
+
+# Context around a stretch for its median view to equal the whole signal's there: the 7-sample
+# median (3), the 5-sample agreement window (2), and slack.
+MEDIAN_CONTEXT = 16
+
+
+def _median_view_agrees(x: np.ndarray, start: int, end: int, reach: int, guard: int, floor: float) -> np.ndarray:
+    """For x[start:end]: does a sample, or one within 2 of it, stand out from a 7-sample median as
+    much as its neighbours 1-20 ms away do? Computed on the stretch and enough context on either
+    side that every value used is the one the whole signal gives (its edges are the signal's own)."""
+    margin = reach + MEDIAN_CONTEXT
+    lo, hi = max(0, start - margin), min(len(x), end + margin)
+    part = x[lo:hi]
+    outlier = np.abs(part - ndimage.median_filter(part, size=7, mode="nearest"))
+    outlier_ratio = outlier / np.maximum(_neighbourhood_max(outlier, reach, guard), floor)
+    return (ndimage.maximum_filter1d(outlier_ratio, size=5) > MEDIAN_AGREEMENT)[start - lo : end - lo]
 
 
 def detect_clicks(x: np.ndarray, rate: int, settings: PatternSettings) -> list[PatternEvent]:
@@ -141,9 +158,12 @@ def detect_clicks(x: np.ndarray, rate: int, settings: PatternSettings) -> list[P
     floor = 1e-4  # -80 dBFS: below it nothing is audible as a click
     predicted = np.abs(_lpc_residual(x, rate))
     ratio = predicted / (settings.click_threshold * np.maximum(_neighbourhood_max(predicted, reach, guard), floor))
-    outlier = np.abs(x - ndimage.median_filter(x, size=7, mode="nearest"))
-    outlier_ratio = outlier / np.maximum(_neighbourhood_max(outlier, reach, guard), floor)
-    ratio = np.where(ndimage.maximum_filter1d(outlier_ratio, size=5) > MEDIAN_AGREEMENT, ratio, 0.0)
+    # Both views must agree, so the median view is needed only around the first view's candidates:
+    # most speech has none, and the median view is the costlier of the two.
+    agreed = np.zeros(len(x), dtype=bool)
+    for start, end in _merge(_runs(ratio > 1.0), gap=2 * (reach + MEDIAN_CONTEXT)):
+        agreed[start:end] = _median_view_agrees(x, start, end, reach, guard, floor)
+    ratio = np.where(agreed, ratio, 0.0)
     runs = _merge(_runs(ratio > 1.0), gap=int(0.001 * rate))
     events = []
     for start, end in runs:

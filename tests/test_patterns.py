@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from enhancement import patterns
 from enhancement.config import PatternSettings
@@ -89,3 +90,17 @@ def test_energy_only_fallback_still_finds_bursts_and_dropouts(injected_corpus):
 def test_leading_and_trailing_digital_silence_is_not_a_dropout(speech):
     padded = np.concatenate([np.zeros(RATE // 2), speech, np.zeros(RATE // 2)]).astype(np.float32)
     assert not [e for e in patterns.detect(padded, RATE, SETTINGS) if e.kind == "dropout"]
+
+
+def test_the_median_view_computed_around_candidates_equals_it_computed_everywhere():
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal(3 * 16_000) * 0.05).astype(np.float32)
+    for start in (5, 9_000, 9_400, 30_000, len(x) - 4):  # clicks at both edges and two close together
+        x[start : start + 2] += 0.7
+    reach, guard, floor = int(0.020 * 16_000), int(0.001 * 16_000), 1e-4
+    outlier = np.abs(x - ndimage.median_filter(x, size=7, mode="nearest"))
+    ratio = outlier / np.maximum(patterns._neighbourhood_max(outlier, reach, guard), floor)
+    everywhere = ndimage.maximum_filter1d(ratio, size=5) > patterns.MEDIAN_AGREEMENT
+    for start, end in [(0, 40), (8_990, 9_420), (29_990, 30_010), (len(x) - 30, len(x))]:
+        assert np.array_equal(patterns._median_view_agrees(x, start, end, reach, guard, floor), everywhere[start:end])
+    assert everywhere[[5, 9_000, 9_400, 30_000]].all()
