@@ -111,7 +111,10 @@ def limit(
     ceiling = _ceiling(settings)
     if envelope is None:
         envelope = truepeak.Envelope(samples, settings.oversampling_factor)
-    needed = np.minimum(1.0, ceiling / np.maximum(envelope.exact_above(ceiling / gain) * gain, 1e-12))
+    # Nothing to limit when the bound, or else the exact envelope where it matters, stays under the ceiling.
+    if envelope.ceiling * gain <= ceiling or (exact := envelope.exact_above(ceiling / gain)).max() * gain <= ceiling:
+        return (samples * gain).astype(np.float32), 0.0
+    needed = np.minimum(1.0, ceiling / np.maximum(exact * gain, 1e-12))
     samples = samples * gain
     if needed.min() >= 1.0:
         return samples.astype(np.float32), 0.0
@@ -146,7 +149,9 @@ def normalise(samples: np.ndarray, rate: int, input_lufs: float, settings: Loudn
         if abs(error) < CONVERGED_LU:
             break
         gain_db += error
-    peak = true_peak_dbtp(out, settings.oversampling_factor)
+    # Untouched by the limiter, the output is the input times the gain: so is its true peak (to the
+    # output's float32 rounding), and the envelope already holds the exact values it needs.
+    peak = _db(envelope.peak() * gain) if reduction_db == 0.0 else true_peak_dbtp(out, settings.oversampling_factor)
     if peak > settings.ceiling_dbtp:
         trim_db = settings.ceiling_dbtp - CEILING_MARGIN_DB - peak
         out = (out * 10 ** (trim_db / 20)).astype(np.float32)

@@ -57,7 +57,8 @@ def exact_blocks(samples: np.ndarray, blocks: np.ndarray, oversampling: int) -> 
     callers keep the first len(samples) values.
     """
     branches, _ = polyphase(oversampling)
-    padded = np.pad(samples.astype(np.float64), (HALF_SPAN, BLOCK + HALF_SPAN))
+    padded = np.zeros(len(samples) + BLOCK + 2 * HALF_SPAN)
+    padded[HALF_SPAN : HALF_SPAN + len(samples)] = samples
     # Each block with HALF_SPAN samples of context on either side, then every sample's window of
     # 21 as a strided view: x[n - 10] .. x[n + 10], reversed to match the branch columns.
     segments = padded[blocks[:, None] * BLOCK + np.arange(BLOCK + 2 * HALF_SPAN)[None, :]]
@@ -94,6 +95,16 @@ class Envelope:
         self._bounds = block_bounds(samples, oversampling)
         self._rows = np.repeat(self._bounds[:, None], BLOCK, axis=1)  # the envelope, one row per block
         self._exact = np.zeros(len(self._bounds), dtype=bool)
+
+    @property
+    def ceiling(self) -> float:
+        """No value of the envelope exceeds this."""
+        return float(self._bounds.max(initial=0.0))
+
+    def peak(self) -> float:
+        """The true peak, as true_peak() would read it: exact on every block that could hold it."""
+        floor = float(np.max(np.abs(self._samples), initial=0.0)) * 0.999
+        return float(self.exact_above(floor).max(initial=0.0))
 
     def exact_above(self, level: float) -> np.ndarray:
         """The envelope, exact wherever it could exceed ``level``; elsewhere a bound that does not exceed it."""

