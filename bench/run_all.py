@@ -16,7 +16,7 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 # name -> (module, full-run arguments, quick-run arguments)
 BENCHMARKS = {
-    "throughput": ("bench.throughput", ["--repeats", "7"], ["--repeats", "2", "--seconds", "3", "10"]),
+    "throughput": ("bench.throughput", ["--repeats", "15"], ["--repeats", "2", "--seconds", "3", "10"]),
     "telemetry_overhead": ("bench.telemetry_overhead", ["--clips", "40"], ["--clips", "6"]),
     "scrape_cost": ("bench.scrape_cost", ["--repeats", "300"], ["--repeats", "30"]),
     "service_load": ("bench.service_load", ["--seconds", "20"], ["--seconds", "5"]),
