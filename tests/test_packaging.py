@@ -6,6 +6,7 @@ import ast
 import subprocess
 import sys
 import zipfile
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,22 @@ def test_each_package_imports_only_what_its_layer_allows(package):
     offenders = {str(path.relative_to(ROOT)): sorted(imported_modules(path) & forbidden) for path in (ROOT / package).rglob("*.py")}
     offenders = {k: v for k, v in offenders.items() if v}
     assert not offenders, offenders
+
+
+def test_every_third_party_module_the_shipped_code_imports_comes_from_the_runtime_lock():
+    """The image installs only the runtime lock: a module imported from a package it lacks would
+    crash the worker at start-up, whatever the test venv has."""
+    pinned = {
+        line.split("==")[0].lower().replace("_", "-")
+        for line in (ROOT / "requirements-runtime.lock").read_text().splitlines()
+        if "==" in line
+    }
+    providers = packages_distributions()
+    missing = {}
+    for package in SHIPPED:
+        for path in (ROOT / package).rglob("*.py"):
+            for module in imported_modules(path) - set(sys.stdlib_module_names) - set(SHIPPED) - {"__future__"}:
+                distributions = {d.lower().replace("_", "-") for d in providers.get(module, [])}
+                if not distributions & pinned:
+                    missing[module] = sorted(distributions) or ["(no installed distribution)"]
+    assert not missing, f"imported by shipped code but not in requirements-runtime.lock: {missing}"
