@@ -122,8 +122,11 @@ class Receiver:
                 self.duplicates += 1
             self.received.append(entry)
         if entry.get("duplicate"):
+            # A doubled heartbeat is harmless (both replicas' repeat timers can fire in the same
+            # second); a doubled alert is worth a warning.
+            level = logging.INFO if endpoint == "/heartbeat" else logging.WARNING
             sender = payload.get("externalURL")
-            logger.warning("duplicate notification %s (%s) from %s", payload.get("groupKey"), payload.get("status"), sender)
+            logger.log(level, "duplicate notification %s (%s) from %s", payload.get("groupKey"), payload.get("status"), sender)
         for alert in payload.get("alerts", []):
             labels = alert.get("labels", {})
             logger.warning(

@@ -111,3 +111,12 @@ def test_the_watcher_thread_trips_the_switch_on_its_own(tmp_path):
 def test_a_timeout_that_is_not_positive_is_refused():
     with pytest.raises(ValueError, match="heartbeat_timeout_s"):
         Receiver(heartbeat_timeout_s=0)
+
+
+def test_a_doubled_alert_is_a_warning_and_a_doubled_heartbeat_only_information(receiver, caplog):
+    caplog.set_level("INFO", logger="ops.receiver")
+    for endpoint in ("/heartbeat", "/alerts"):
+        receiver.record(notification("firing"), endpoint=endpoint)
+        receiver.record(notification("firing"), endpoint=endpoint)
+    levels = {r.levelname for r in caplog.records if r.message.startswith("duplicate notification")}
+    assert levels == {"INFO", "WARNING"} and receiver.stats()["duplicates"] == 2
