@@ -102,7 +102,12 @@ class Envelope:
         return float(self._bounds.max(initial=0.0))
 
     def peak(self) -> float:
-        """The true peak, as true_peak() would read it: exact on every block that could hold it."""
+        """The true peak: exact on every block that could hold it.
+
+        Phase 0 of the oversampled signal is the signal itself (times the filter's 1.0006 centre
+        tap), so the true peak is at least the sample peak, and only blocks whose bound reaches
+        that can hold it.
+        """
         floor = float(np.max(np.abs(self._samples), initial=0.0)) * 0.999
         return float(self.exact_above(floor).max(initial=0.0))
 
@@ -116,16 +121,5 @@ class Envelope:
 
 
 def true_peak(samples: np.ndarray, oversampling: int) -> float:
-    """The largest oversampled magnitude, equal to reference_envelope(...).max().
-
-    Phase 0 of the oversampled signal is the signal itself (times the filter's 1.0006 centre tap),
-    so the true peak is at least the sample peak, and only blocks whose bound reaches that can hold it.
-    """
-    if len(samples) == 0:
-        return 0.0
-    floor = float(np.max(np.abs(samples))) * 0.999
-    candidates = np.flatnonzero(block_bounds(samples, oversampling) >= floor)
-    values = exact_blocks(samples, candidates, oversampling)
-    # The last block may run past the end: those positions are not part of the signal.
-    keep = (candidates[:, None] * BLOCK + np.arange(BLOCK)[None, :]) < len(samples)
-    return float(values[keep].max())
+    """The largest oversampled magnitude, equal to reference_envelope(...).max()."""
+    return Envelope(samples, oversampling).peak()

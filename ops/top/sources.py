@@ -49,16 +49,21 @@ def parse(text: str) -> Samples:
     return samples
 
 
-class MetricsSource:
-    """A single worker, read from its /metrics and /readyz."""
-
-    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
+class _HttpSource:
+    def __init__(self, url: str, timeout_s: float) -> None:
         self.url = url.rstrip("/")
         self._client = httpx.Client(timeout=timeout_s)
 
     @property
     def name(self) -> str:
         return self.url
+
+
+class MetricsSource(_HttpSource):
+    """A single worker, read from its /metrics and /readyz."""
+
+    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
+        super().__init__(url, timeout_s)
 
     def read(self) -> Reading:
         try:
@@ -70,16 +75,11 @@ class MetricsSource:
         return Reading({self.url: parse(metrics.text)}, ready={self.url: ready})
 
 
-class PrometheusSource:
+class PrometheusSource(_HttpSource):
     """Every replica Prometheus scrapes under the worker's job, plus the fleet's recording rules."""
 
     def __init__(self, url: str, timeout_s: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        self._client = httpx.Client(timeout=timeout_s)
-
-    @property
-    def name(self) -> str:
-        return self.url
+        super().__init__(url, timeout_s)
 
     def _query(self, expr: str) -> list[dict]:
         response = self._client.get(self.url + "/api/v1/query", params={"query": expr})
