@@ -65,6 +65,11 @@ class Metrics:
     model_loaded: Gauge
     model_load_duration: Gauge
     http_responses: Counter
+    job_store_up: Gauge
+    job_store_errors: Counter
+    job_redeliveries: Counter
+    jobs_abandoned: Counter
+    job_duplicates: Counter
     telemetry_export_failures: Counter
     build_info: Info
 
@@ -139,6 +144,11 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         model_loaded=gauge("model_loaded", "Whether the model is loaded: 1 yes, 0 no.", ("model",)),
         model_load_duration=gauge("model_load_duration_seconds", "Time the last model load took, in seconds."),
         http_responses=counter("http_responses", "HTTP responses, by route template and status code.", ("route", "code")),
+        job_store_up=gauge("job_store_up", "Whether this replica reached the shared job store at its last attempt: 1 yes, 0 no."),
+        job_store_errors=counter("job_store_errors", "Shared job store calls that failed, by operation.", ("operation",)),
+        job_redeliveries=counter("job_redeliveries", "Shared jobs this replica took over after the replica holding them stopped."),
+        jobs_abandoned=counter("jobs_abandoned", "Shared jobs ended as failed after too many deliveries, a count."),
+        job_duplicates=counter("job_duplicates", "Answers discarded because another replica had already stored the job's answer."),
         telemetry_export_failures=counter("telemetry_export_failures", "Telemetry exports that failed, by signal.", ("signal",)),
         build_info=Info(
             "build", "Version, model, checkpoint and device of this worker; the value is always 1.", namespace=NAMESPACE, registry=registry

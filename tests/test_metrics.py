@@ -96,6 +96,9 @@ def test_every_help_text_is_one_sentence_and_names_carry_units(telemetry):
             "enhancement_queue_depth",
             "enhancement_queue_capacity",
             "enhancement_inflight_requests",
+            "enhancement_job_store_up",
+            "enhancement_jobs_backlog",
+            "enhancement_jobs_claimed",
         }
         if family.type in ("histogram", "gauge") and family.name not in unitless:
             assert re.search(r"_(seconds|bytes|ratio|db|lufs|dbtp)$", family.name), family.name

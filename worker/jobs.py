@@ -62,6 +62,8 @@ class Job:
     started_s: float | None = None
     finished_s: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    # Called on the worker thread once the answer is ready: how a caller that does not wait hears of it.
+    then: Callable[[Job], None] | None = None
 
     @property
     def output_bytes(self) -> int:
@@ -121,11 +123,11 @@ class WorkQueue:
         with self._lock:
             return sum(job.output_bytes for job in self._jobs.values())
 
-    def submit(self, data: bytes, source: str = "", *, retain: bool = True) -> Job:
-        """Queue a clip. ``retain=False`` for callers that wait on ``job.done`` themselves."""
+    def submit(self, data: bytes, source: str = "", *, retain: bool = True, then: Callable[[Job], None] | None = None) -> Job:
+        """Queue a clip. ``retain=False`` for callers that wait for the answer themselves (``job.done`` or ``then``)."""
         if not self._accepting:
             raise QueueFull("the worker is shutting down", draining=True)
-        job = Job(id=uuid.uuid4().hex, data=data, source=source, submitted_s=self._clock())
+        job = Job(id=uuid.uuid4().hex, data=data, source=source, submitted_s=self._clock(), then=then)
         try:
             self._queue.put_nowait(job)
         except queue.Full as exc:
@@ -134,6 +136,17 @@ class WorkQueue:
             with self._lock:
                 self._jobs[job.id] = job
                 self._forget_old()
+        return job
+
+    def take_claimed(self, data: bytes, job_id: str, *, waited_s: float, then: Callable[[Job], None]) -> Job:
+        """Queue a job already claimed from a shared store, waiting for room rather than refusing.
+
+        It was admitted once, by the fleet, so neither a full local queue nor a drain
+        (which stops claiming first) may turn it away. ``waited_s`` is its time in the
+        shared queue, counted into its queue wait.
+        """
+        job = Job(id=job_id, data=data, source="", submitted_s=self._clock() - waited_s, then=then)
+        self._queue.put(job)
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -180,6 +193,7 @@ class WorkQueue:
                     self._forget_old()  # its output now counts against the byte budget
                 self._notify(job)
                 job.done.set()
+                self._hand_over(job)
                 self._queue.task_done()
 
     def _notify(self, job: Job) -> None:
@@ -189,6 +203,14 @@ class WorkQueue:
             self._on_finished(job)
         except Exception:  # telemetry must never fail a job
             logger.exception("on_finished failed for job %s", job.id)
+
+    def _hand_over(self, job: Job) -> None:
+        if job.then is None:
+            return
+        try:
+            job.then(job)
+        except Exception:  # the callback owns its errors; the worker thread must live on
+            logger.exception("the completion callback failed for job %s", job.id)
 
     def _janitor(self, interval_s: float) -> None:
         while not self._stopped.wait(interval_s):

@@ -8,9 +8,13 @@ enhancement requests, so the operator sees why instead of a crash loop.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import uuid
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
+import redis
 from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 from prometheus_client.platform_collector import PlatformCollector
@@ -20,6 +24,7 @@ from enhancement.errors import ModelUnavailable, Reason
 from enhancement.model import MODEL_NAME, MetricGanEnhancer, checkpoint_identity
 from enhancement.pipeline import MODEL_BREAKER, Enhancer, Pipeline
 from enhancement.resilience import BREAKER_STATE_VALUE, BreakerState
+from exporter.fleet import FleetCollector, JobStoreTelemetry
 from exporter.metrics import Metrics, create_metrics
 from exporter.resources import GpuCollector, SystemCollector
 from exporter.telemetry import TelemetryObserver
@@ -27,6 +32,10 @@ from exporter.tracing import create_tracer_provider, shutdown_tracing
 from worker.api.errors import ApiReason, ServiceError
 from worker.faults import FaultSwitch
 from worker.jobs import Job, QueueFull, Traced, WorkQueue
+from worker.jobstore import JobRecord, JobStore, JobStoreUnavailable
+from worker.jobstore.feeder import Feeder
+from worker.jobstore.memory import MemoryJobStore
+from worker.jobstore.redis import RedisJobStore
 from worker.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -36,6 +45,9 @@ DRAIN_TIMEOUT_SECONDS = 60.0
 MIN_CLIP_SECONDS_FOR_LATENCY = 1.0
 # A client told to come back should wait about one clip's processing time.
 RETRY_AFTER_SECONDS = 2
+# Intake fails fast when Redis is gone; reads may block up to the claim's wait, so their timeout is longer.
+REDIS_CONNECT_TIMEOUT_SECONDS = 1.0
+REDIS_SOCKET_TIMEOUT_SECONDS = 5.0
 
 try:
     VERSION = version("enhancement-worker")
@@ -99,6 +111,34 @@ class Runtime:
         )
         self.metrics.queue_capacity.set(service.queue_capacity)
         self.metrics.queue_depth.set_function(lambda: self.queue.depth)
+        self.feeder: Feeder | None = None
+        self.jobs: JobStore = self._job_store()
+
+    def _job_store(self) -> JobStore:
+        """The memory store for one worker; with Redis, the shared store and the feeder that takes its jobs."""
+        jobs, service = self.settings.jobs, self.settings.service
+        if jobs.backend == "memory" or jobs.redis_url is None:
+            return MemoryJobStore(self.queue)
+        client = redis.Redis.from_url(
+            jobs.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS, socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS
+        )
+        store = RedisJobStore(
+            client,
+            consumer=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+            prefix=jobs.key_prefix,
+            max_backlog=jobs.max_backlog,
+            retention_s=service.job_retention_seconds,
+            max_retained_bytes=service.job_retention_max_bytes,
+            visibility_timeout_s=jobs.visibility_timeout_seconds,
+            max_deliveries=jobs.max_deliveries,
+        )
+        if self.pipeline is not None:  # a replica that cannot process takes no job from the others
+            events = JobStoreTelemetry(self.metrics)
+            events.store_reachable(False)  # until the first report says otherwise
+            self.feeder = Feeder(store, self.queue, slots=service.workers, events=events).start()
+            feeder = self.feeder
+            self.registry.register(FleetCollector(lambda: feeder.fleet))
+        return store
 
     def _load_model(self) -> MetricGanEnhancer | None:
         enhancer = MetricGanEnhancer(self.settings.model.source, self.settings.model.device)
@@ -123,16 +163,39 @@ class Runtime:
         answer_s = job.finished_s - job.submitted_s
         self.metrics.response_time_ratio.observe(answer_s / max(result.audio_duration_s, MIN_CLIP_SECONDS_FOR_LATENCY))
 
-    def admit(self, data: bytes, *, retain: bool) -> Job:
-        """Queue a clip, or refuse it with the HTTP error that says why."""
+    def admit(self, data: bytes, then: Callable[[Job], None]) -> Job:
+        """Queue a clip for a caller that waits for it, or refuse it with the HTTP error that says why."""
+        self._check_model()
+        try:
+            return self.queue.submit(data, retain=False, then=then)
+        except QueueFull as exc:
+            raise _refusal(exc) from exc
+
+    def admit_job(self, data: bytes) -> JobRecord:
+        """Hand a clip to the job store for a client that comes back for it."""
+        self._check_model()
+        try:
+            if not self.queue.accepting:
+                raise QueueFull("the worker is shutting down", draining=True)
+            return self.jobs.submit(data)
+        except QueueFull as exc:
+            raise _refusal(exc) from exc
+        except JobStoreUnavailable as exc:
+            raise ServiceError(503, ApiReason.JOB_STORE_UNAVAILABLE, str(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+
+    def find_job(self, job_id: str) -> JobRecord:
+        try:
+            record = self.jobs.get(job_id)
+        except JobStoreUnavailable as exc:
+            raise ServiceError(503, ApiReason.JOB_STORE_UNAVAILABLE, str(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+        if record is None:
+            raise ServiceError(404, ApiReason.NOT_FOUND, f"no job {job_id}")
+        return record
+
+    def _check_model(self) -> None:
         if self.pipeline is None:
             message = f"model not loaded ({self.model_error or Reason.MODEL_UNAVAILABLE.value}); see the worker's log"
             raise ServiceError(503, Reason.MODEL_UNAVAILABLE, message)
-        try:
-            return self.queue.submit(data, retain=retain)
-        except QueueFull as exc:
-            status, reason = (503, ApiReason.DRAINING) if exc.draining else (429, ApiReason.QUEUE_FULL)
-            raise ServiceError(status, reason, str(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
 
     def process_now(self, data: bytes) -> Traced:
         """Process on the caller's thread, outside the queue: for inputs that are refused at once."""
@@ -149,9 +212,16 @@ class Runtime:
         return self.pipeline is not None and self.queue.accepting
 
     def shutdown(self) -> None:
-        """Stop intake, finish admitted jobs, flush spans."""
+        """Stop taking shared jobs, finish admitted ones, flush spans."""
+        if self.feeder is not None and not self.feeder.stop(DRAIN_TIMEOUT_SECONDS):
+            logger.warning("shutdown: shared jobs still held after %.0f s; they will be delivered again", DRAIN_TIMEOUT_SECONDS)
         if not self.queue.drain(DRAIN_TIMEOUT_SECONDS):
             logger.warning("shutdown: jobs still running after %.0f s", DRAIN_TIMEOUT_SECONDS)
         if self.pipeline is not None:
             self.pipeline.close()
         shutdown_tracing(self.tracer_provider)
+
+
+def _refusal(exc: QueueFull) -> ServiceError:
+    status, reason = (503, ApiReason.DRAINING) if exc.draining else (429, ApiReason.QUEUE_FULL)
+    return ServiceError(status, reason, str(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)})

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -45,6 +45,28 @@ class ServiceSettings(_Section):
     ready_requires_closed_breaker: bool = False
 
 
+class JobSettings(_Section):
+    """Where /v1/jobs keeps jobs: ``memory`` for one worker, ``redis`` for a fleet sharing one queue."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = None  # e.g. redis://redis:6379/0; required with the redis backend
+    key_prefix: str = "enhancement:"
+    # Unfinished jobs the fleet admits before intake answers 429: about a minute of a 3-replica
+    # fleet's work at 5 s clips, so a client is told to back off before waits grow past the latency SLO.
+    max_backlog: int = Field(256, ge=1)
+    # A job held this long without a sign of life from its replica goes to another. Three times
+    # the touch interval; a clip's processing never needs a touch to be missed.
+    visibility_timeout_seconds: float = Field(30.0, gt=0)
+    # A job whose replica dies this many times ends as failed: it is likely what kills them.
+    max_deliveries: int = Field(3, ge=1)
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> JobSettings:
+        if self.backend == "redis" and not self.redis_url:
+            raise ValueError("jobs.redis_url is required when jobs.backend is redis")
+        return self
+
+
 class FaultSettings(_Section):
     """Fault injection for the live fault suite. Off unless ``control_file`` is set."""
 
@@ -73,6 +95,7 @@ class Settings(BaseSettings, PipelineConfig):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED_DELIMITER, extra="forbid", frozen=True)
 
     service: ServiceSettings = ServiceSettings()
+    jobs: JobSettings = JobSettings()
     faults: FaultSettings = FaultSettings()
 
     @classmethod

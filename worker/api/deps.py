@@ -25,7 +25,7 @@ def read_token(path: Path | None) -> str | None:
     return token
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -35,7 +35,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 bearer = HTTPBearer(auto_error=False, description="Required on /v1/* when the worker runs with service.auth_token_file.")
 
 
-def authorise(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+async def authorise(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
     token: str | None = request.app.state.token
     if token is None:
         return

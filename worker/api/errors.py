@@ -24,6 +24,7 @@ class ApiReason(str, Enum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     QUEUE_FULL = "queue_full"
     DRAINING = "draining"
+    JOB_STORE_UNAVAILABLE = "job_store_unavailable"
 
 
 class ServiceError(Exception):

@@ -6,53 +6,48 @@ from fastapi import Response
 
 from enhancement.errors import Reason
 from enhancement.result import Outcome
+from worker.answers import Answer
 from worker.api.errors import ServiceError
 from worker.api.schema import JobView
-from worker.jobs import Job, JobState, Traced
+from worker.jobstore import JobRecord
 
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac"}
 
 
-def result_headers(answer: Traced) -> dict[str, str]:
-    result = answer.processed.result
-    headers = {"X-Clip-Id": result.clip_id, "X-Enhancement-Outcome": result.outcome.value}
+def result_headers(answer: Answer) -> dict[str, str]:
+    headers = {"X-Clip-Id": answer.clip_id, "X-Enhancement-Outcome": answer.outcome}
     if answer.trace_id:
         headers["X-Trace-Id"] = answer.trace_id
-    methods = ",".join(f"{s.name}={s.method}" for s in result.stages if s.method)
+    methods = ",".join(f"{stage}={method}" for stage, method in answer.methods.items() if method)
     if methods:
         headers["X-Enhancement-Methods"] = methods
     return headers
 
 
-def finished_response(answer: Traced | None, output_format: str) -> Response:
+def finished_response(answer: Answer, output_format: str) -> Response:
     """The enhanced audio; a rejected clip is 422 and a failed one 500, each with the pipeline's reason."""
-    if answer is None:
-        raise ServiceError(500, Reason.INTERNAL, "the clip could not be processed")
-    result = answer.processed.result
     headers = result_headers(answer)
-    if result.outcome is Outcome.REJECTED:
-        raise ServiceError(422, result.error_reason or Reason.INVALID_AUDIO, result.error or "invalid audio", headers)
-    if result.outcome is Outcome.FAILED:
-        raise ServiceError(500, result.error_reason or Reason.INTERNAL, result.error or "failed", headers)
-    return Response(answer.processed.encoded, media_type=MEDIA_TYPES[output_format], headers=headers)
+    if answer.outcome == Outcome.REJECTED.value:
+        raise ServiceError(422, answer.reason or Reason.INVALID_AUDIO, answer.error or "invalid audio", headers)
+    if answer.outcome == Outcome.FAILED.value or answer.audio is None:
+        raise ServiceError(500, answer.reason or Reason.INTERNAL, answer.error or "failed", headers)
+    return Response(answer.audio, media_type=MEDIA_TYPES[output_format], headers=headers)
 
 
-def job_view(job: Job) -> JobView:
-    view = JobView(id=job.id, state=job.state.value, status_url=f"/v1/jobs/{job.id}", audio_url=f"/v1/jobs/{job.id}/audio")
-    if job.state is not JobState.DONE:
+def job_view(record: JobRecord) -> JobView:
+    view = JobView(id=record.id, state=record.state.value, status_url=f"/v1/jobs/{record.id}", audio_url=f"/v1/jobs/{record.id}/audio")
+    answer = record.answer
+    if answer is None:
         return view
-    if job.answer is None:
-        return view.model_copy(update={"outcome": Outcome.FAILED.value, "error": "internal error"})
-    result = job.answer.processed.result
     return view.model_copy(
         update={
-            "outcome": result.outcome.value,
-            "error": result.error,
-            "reason": result.error_reason,
-            "trace_id": job.answer.trace_id,
-            "audio_duration_s": result.audio_duration_s,
-            "processing_s": result.processing_s,
-            "methods": {s.name: s.method for s in result.stages},
-            "fallbacks": [f.__dict__ for f in result.fallbacks],
+            "outcome": answer.outcome,
+            "error": answer.error,
+            "reason": answer.reason,
+            "trace_id": answer.trace_id,
+            "audio_duration_s": answer.audio_duration_s,
+            "processing_s": answer.processing_s,
+            "methods": answer.methods,
+            "fallbacks": answer.fallbacks,
         }
     )

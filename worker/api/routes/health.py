@@ -13,16 +13,19 @@ from worker.api.schema import Health, Readiness
 from worker.readiness import read_memory
 
 router = APIRouter()
+OPTIONAL_COMPONENTS = ("telemetry", "jobs")
 
 
+# These three are `async def` on purpose: they run on the event loop, never in the thread pool that
+# job lookups share, so they answer within a probe's timeout at any queue depth and any load.
 @router.get("/metrics", include_in_schema=False)
-def metrics(request: Request, runtime: RuntimeDep) -> Response:
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(runtime.registry), media_type=content_type)
 
 
 @router.get("/healthz", summary="Liveness", response_model=Health)
-def healthz() -> Health:
+async def healthz() -> Health:
     return Health(status="ok")
 
 
@@ -32,7 +35,7 @@ def healthz() -> Health:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "Not ready: a component says why."}},
 )
-def readyz(runtime: RuntimeDep, response: Response) -> Readiness:
+async def readyz(runtime: RuntimeDep, response: Response) -> Readiness:
     settings = runtime.settings
     pipeline = runtime.pipeline
     breaker = pipeline.breaker.state if pipeline is not None else None
@@ -52,8 +55,10 @@ def readyz(runtime: RuntimeDep, response: Response) -> Readiness:
         "resources": {"ok": memory.enough, "memory_available_bytes": memory.available_bytes, "gpus": runtime.gpus.gpu_count},
         "telemetry": {"ok": True, "traces_exported": runtime.traces_configured},
         "queue": {"ok": runtime.queue.accepting, "depth": runtime.queue.depth, "capacity": runtime.queue.capacity},
+        "jobs": runtime.jobs.health(),
     }
-    # Telemetry is reported, never required: a dead collector must not take the worker out of service.
-    ready = all(c["ok"] for name, c in components.items() if name != "telemetry")
+    # Reported, never required: a dead collector or job store must not take the worker out of
+    # service, since /v1/enhance needs neither.
+    ready = all(c["ok"] for name, c in components.items() if name not in OPTIONAL_COMPONENTS)
     response.status_code = 200 if ready else 503
     return Readiness(ready=ready, components=components)

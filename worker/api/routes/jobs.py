@@ -1,25 +1,18 @@
-"""/v1/jobs: queue a clip, poll its state, collect its audio."""
+"""/v1/jobs: queue a clip, poll its state, collect its audio; from whichever replica answers."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool
 
+from worker.answers import Answer
 from worker.api.deps import RuntimeDep, Upload, authorise
 from worker.api.errors import ApiReason, ServiceError
 from worker.api.responses import finished_response, job_view
 from worker.api.schema import JobView, audio_response, audio_upload, errors
-from worker.jobs import Job, JobState
-from worker.runtime import Runtime
+from worker.jobs import JobState
 
 router = APIRouter(prefix="/v1/jobs", dependencies=[Depends(authorise)])
-
-
-def _find(runtime: Runtime, job_id: str) -> Job:
-    job = runtime.queue.get(job_id)
-    if job is None:
-        raise ServiceError(404, ApiReason.NOT_FOUND, f"no job {job_id}")
-    return job
 
 
 @router.post(
@@ -36,25 +29,25 @@ def _find(runtime: Runtime, job_id: str) -> Job:
 async def submit_job(data: Upload, runtime: RuntimeDep, response: Response) -> JobView:
     if not data and runtime.pipeline is not None:
         # Refused now rather than accepted and failed later; the pipeline still counts it and says why.
-        finished_response(await run_in_threadpool(runtime.process_now, data), runtime.settings.output.format)
-    job = runtime.admit(data, retain=True)
-    response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return job_view(job)
+        finished_response(Answer.of(await run_in_threadpool(runtime.process_now, data)), runtime.settings.output.format)
+    record = await run_in_threadpool(runtime.admit_job, data)
+    response.headers["Location"] = f"/v1/jobs/{record.id}"
+    return job_view(record)
 
 
-@router.get("/{job_id}", summary="Status of a queued clip", response_model=JobView, responses=errors(401, 404))
+@router.get("/{job_id}", summary="Status of a queued clip", response_model=JobView, responses=errors(401, 404, 503))
 def job_status(job_id: str, runtime: RuntimeDep) -> JobView:
-    return job_view(_find(runtime, job_id))
+    return job_view(runtime.find_job(job_id))
 
 
 @router.get(
     "/{job_id}/audio",
     summary="Enhanced audio of a finished clip",
     response_class=Response,
-    responses={200: audio_response("The enhanced clip."), **errors(401, 404, 409, 422, 500)},
+    responses={200: audio_response("The enhanced clip."), **errors(401, 404, 409, 422, 500, 503)},
 )
 def job_audio(job_id: str, runtime: RuntimeDep) -> Response:
-    job = _find(runtime, job_id)
-    if job.state is not JobState.DONE:
-        raise ServiceError(409, ApiReason.NOT_READY, f"job {job_id} is {job.state.value}")
-    return finished_response(job.answer, runtime.settings.output.format)
+    record = runtime.find_job(job_id)
+    if record.state is not JobState.DONE or record.answer is None:
+        raise ServiceError(409, ApiReason.NOT_READY, f"job {job_id} is {record.state.value}")
+    return finished_response(record.answer, runtime.settings.output.format)
