@@ -8,8 +8,10 @@ setup:
 	@scripts/install-system-deps
 	@scripts/bootstrap-venv >/dev/null
 
+# REPLICAS=1 runs one worker on its in-memory queue; the default is a fleet of 3 behind nginx.
+REPLICAS ?= 3
 demo: setup
-	$(PY) -m ops.demo
+	ENHANCEMENT_DEMO_REPLICAS=$(REPLICAS) $(PY) -m ops.demo
 
 # Lint, types and the whole suite with line coverage (fails under 90%, see pyproject.toml).
 test: setup lint

@@ -1,8 +1,10 @@
 """The README's demo: enhance the sample audio with the shipped checkpoint, then run the
-local stack (worker, Prometheus, Alertmanager, receiver, loadgen) until Ctrl-C."""
+local stack (3 workers behind nginx sharing Redis, Prometheus, Alertmanager, receiver,
+loadgen) until Ctrl-C. ``ENHANCEMENT_DEMO_REPLICAS=1`` runs one worker on its in-memory queue."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,7 +22,7 @@ def main() -> int:
     if code != cli.EXIT_OK:
         return code
     print(f"listen: {', '.join(str(p.relative_to(ROOT)) for p in sorted(OUTPUT.rglob('*.wav')))}\n")
-    return run_demo()
+    return run_demo(replicas=int(os.environ.get("ENHANCEMENT_DEMO_REPLICAS", "3")))
 
 
 if __name__ == "__main__":

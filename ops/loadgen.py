@@ -3,10 +3,15 @@
 Requests start on a fixed schedule (``rate`` per second) whether or not
 earlier ones have finished, as real clients do; a slow worker therefore shows
 up as queueing and 429s rather than as a politely reduced offered load.
+
+With ``jobs_share`` above 0, that share of clips goes through /v1/jobs as an
+asynchronous client would: submit, poll until done, collect the audio. Each
+job's fate is recorded, so a run can show that none was lost.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -22,6 +27,7 @@ from enhancement.decode import AUDIO_SUFFIXES
 from enhancement.encode import audio_bytes
 
 RATE_HZ = 16_000
+JOB_POLL_SECONDS = 0.25
 
 
 def synthetic_clip(rng: np.random.Generator, seconds: float) -> bytes:
@@ -53,7 +59,14 @@ class LoadReport:
     statuses: Counter = field(default_factory=Counter)
     outcomes: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
+    # /v1/jobs clients: job id -> its end ("collected", or what went wrong).
+    jobs: dict[str, str] = field(default_factory=dict)
     elapsed_s: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        """Requests that failed the client: a 5xx or no HTTP answer at all."""
+        return sum(n for code, n in self.statuses.items() if code >= 500) + sum(self.errors.values())
 
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.latencies_s, q)) if self.latencies_s else float("nan")
@@ -70,7 +83,67 @@ class LoadReport:
         ]
         if self.errors:
             lines.append("errors   " + "  ".join(f"{e}: {n}" for e, n in self.errors.most_common()))
+        if self.jobs:
+            lines.append("jobs     " + "  ".join(f"{end}: {n}" for end, n in Counter(self.jobs.values()).most_common()))
         return "\n".join(lines)
+
+
+class _Clients:
+    """What each request does, recording into one report."""
+
+    def __init__(self, url: str, token: str | None, job_timeout_s: float) -> None:
+        self.report = LoadReport()
+        self._lock = threading.Lock()
+        self._url = url.rstrip("/")
+        self._headers = {"content-type": "audio/wav"} | ({"authorization": f"Bearer {token}"} if token else {})
+        self._job_timeout_s = job_timeout_s
+
+    def call(self, client: httpx.Client, method: str, path: str, body: bytes | None = None) -> httpx.Response | None:
+        try:
+            response = client.request(method, self._url + path, headers=self._headers, content=body)
+        except httpx.HTTPError as exc:
+            with self._lock:
+                self.report.errors[type(exc).__name__] += 1
+            return None
+        with self._lock:
+            self.report.statuses[response.status_code] += 1
+        return response
+
+    def enhance(self, client: httpx.Client, body: bytes) -> None:
+        started = time.perf_counter()
+        response = self.call(client, "POST", "/v1/enhance", body)
+        if response is None:
+            return
+        with self._lock:
+            self.report.outcomes[response.headers.get("x-enhancement-outcome", "none")] += 1
+            if response.status_code == 200:
+                self.report.latencies_s.append(time.perf_counter() - started)
+
+    def job(self, client: httpx.Client, body: bytes) -> None:
+        started = time.perf_counter()
+        submitted = self.call(client, "POST", "/v1/jobs", body)
+        if submitted is None or submitted.status_code != 202:
+            return
+        job_id = submitted.json()["id"]
+        end, outcome = self._follow(client, job_id, started)
+        with self._lock:
+            self.report.jobs[job_id] = end
+            if end == "collected":
+                self.report.latencies_s.append(time.perf_counter() - started)
+                self.report.outcomes[outcome] += 1
+
+    def _follow(self, client: httpx.Client, job_id: str, started: float) -> tuple[str, str]:
+        """Poll until done, then collect the audio: (how it ended, the outcome)."""
+        while time.perf_counter() - started < self._job_timeout_s:
+            status = self.call(client, "GET", f"/v1/jobs/{job_id}")
+            if status is not None and status.status_code == 404:
+                return "lost", "none"
+            if status is not None and status.status_code == 200 and status.json()["state"] == "done":
+                audio = self.call(client, "GET", f"/v1/jobs/{job_id}/audio")
+                collected = audio is not None and audio.status_code == 200
+                return ("collected" if collected else "not collected"), status.json()["outcome"]
+            time.sleep(JOB_POLL_SECONDS)
+        return "timed out", "none"
 
 
 def run(
@@ -83,31 +156,14 @@ def run(
     concurrency: int = 16,
     progress: bool = True,
     stop: threading.Event | None = None,
+    jobs_share: float = 0.0,
+    job_timeout_s: float = 300.0,
 ) -> LoadReport:
     if rate <= 0 or duration_s <= 0:
         raise ValueError("rate and duration must be positive")
-    headers = {"content-type": "audio/wav"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    report = LoadReport()
-    lock = threading.Lock()
-    endpoint = url.rstrip("/") + "/v1/enhance"
-
-    def one(client: httpx.Client, body: bytes) -> None:
-        started = time.perf_counter()
-        try:
-            response = client.post(endpoint, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            with lock:
-                report.errors[type(exc).__name__] += 1
-            return
-        elapsed = time.perf_counter() - started
-        with lock:
-            report.statuses[response.status_code] += 1
-            report.outcomes[response.headers.get("x-enhancement-outcome", "none")] += 1
-            if response.status_code == 200:
-                report.latencies_s.append(elapsed)
-
+    if not 0.0 <= jobs_share <= 1.0:
+        raise ValueError("jobs_share is a share, from 0 to 1")
+    clients = _Clients(url, token, job_timeout_s)
     total = int(rate * duration_s)
     started = time.perf_counter()
     with httpx.Client(timeout=120.0) as client, ThreadPoolExecutor(max_workers=concurrency) as pool:
@@ -117,10 +173,11 @@ def run(
                 break
             if stop is None and delay > 0:
                 time.sleep(delay)
-            pool.submit(one, client, clips[index % len(clips)])
+            as_job = math.floor((index + 1) * jobs_share) > math.floor(index * jobs_share)  # evenly spread
+            pool.submit(clients.job if as_job else clients.enhance, client, clips[index % len(clips)])
             if progress and (index + 1) % max(1, int(rate)) == 0:
                 print(f"\rsent {index + 1}/{total}", end="", file=sys.stderr, flush=True)
-    report.elapsed_s = time.perf_counter() - started
+    clients.report.elapsed_s = time.perf_counter() - started
     if progress:
         print(file=sys.stderr)
-    return report
+    return clients.report

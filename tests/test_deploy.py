@@ -42,7 +42,7 @@ def published(config: dict) -> dict[str, list[str]]:
 
 def test_compose_file_validates_and_publishes_every_port_on_loopback_only_by_default():
     ports = published(compose_config())
-    assert set(ports) == {"worker", "prometheus", "alertmanager-1", "alertmanager-2", "grafana", "jaeger"}
+    assert set(ports) == {"nginx", "prometheus", "alertmanager-1", "alertmanager-2", "grafana", "jaeger"}
     for name, mappings in ports.items():
         assert all(m.startswith("127.0.0.1:") for m in mappings), f"{name} publishes {mappings}"
     opened = published(compose_config(ENHANCEMENT_BIND_ADDRESS="0.0.0.0"))
@@ -85,9 +85,9 @@ def test_every_service_restarts_has_limits_and_a_pinned_image():
             assert "start_period" in service["healthcheck"], name
         for dependency in service.get("depends_on", {}).values():
             assert "condition" in dependency, name
-    for name in ("worker", "prometheus", "alertmanager-1", "alertmanager-2", "grafana", "jaeger", "receiver"):
+    for name in ("worker", "nginx", "redis", "prometheus", "alertmanager-1", "alertmanager-2", "grafana", "jaeger", "receiver"):
         assert "healthcheck" in COMPOSE["services"][name], name
-    assert set(COMPOSE["volumes"]) == {"prometheus-data", "alertmanager-1-data", "alertmanager-2-data", "grafana-data"}
+    assert set(COMPOSE["volumes"]) == {"redis-data", "prometheus-data", "alertmanager-1-data", "alertmanager-2-data", "grafana-data"}
 
 
 def test_monitoring_starts_whatever_the_worker_state_and_healthchecks_probe_liveness():
@@ -195,7 +195,9 @@ def test_every_scrape_target_is_a_compose_service_and_port():
     services = COMPOSE["services"]
     known_ports = {"worker": 8080, "prometheus": 9090, "alertmanager-1": 9093, "alertmanager-2": 9093, "jaeger": 14269, "receiver": 9095}
     for job in config["scrape_configs"]:
-        for static in job["static_configs"]:
+        for dns in job.get("dns_sd_configs", []):
+            assert dns["names"] == ["worker"] and dns["port"] == known_ports["worker"], "every worker replica, by compose's DNS"
+        for static in job.get("static_configs", []):
             for target in static["targets"]:
                 host, port = target.split(":")
                 service = "prometheus" if host == "localhost" else host
@@ -214,7 +216,41 @@ def test_every_scrape_target_is_a_compose_service_and_port():
     assert "--storage.tsdb.retention.time=90d" in services["prometheus"]["command"]
     assert {"action": "labeldrop", "regex": "replica"} in config["alerting"]["alert_relabel_configs"]
     [worker_job] = [job for job in config["scrape_configs"] if job["job_name"] == monitoring.WORKER_JOB]
-    assert worker_job["static_configs"][0]["labels"]["service"] == monitoring.SERVICE
+    assert {"target_label": "service", "replacement": monitoring.SERVICE} in worker_job["relabel_configs"]
+
+
+def test_the_fleet_is_replicas_behind_nginx_sharing_redis():
+    services = COMPOSE["services"]
+    worker = services["worker"]
+    assert worker["deploy"]["replicas"] == 3 and "ports" not in worker, "replicas are reached through nginx only"
+    assert worker["environment"]["ENHANCEMENT_JOBS__BACKEND"] == "redis"
+    assert worker["environment"]["ENHANCEMENT_JOBS__REDIS_URL"] == "redis://redis:6379/0"
+    assert worker["depends_on"]["redis"]["condition"] == "service_started", "a worker starts without Redis and says so"
+    assert "--url=http://nginx:8080" in services["loadgen"]["command"]
+    assert "./deploy/nginx/nginx.conf:/etc/nginx/nginx.conf:ro" in services["nginx"]["volumes"]
+    assert "--appendonly" in services["redis"]["command"] and "noeviction" in services["redis"]["command"]
+    conf = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
+    assert re.search(r"^\s*least_conn;", conf, re.MULTILINE)
+    assert re.search(r"^\s*server worker:8080 max_fails=\d+ fail_timeout=\d+s;", conf, re.MULTILINE), "passive health checks"
+    assert re.search(r"^\s*proxy_next_upstream error;", conf, re.MULTILINE), "retry on a connection failure only"
+    assert "non_idempotent" not in conf, "a POST that reached a replica is never sent again"
+
+
+def test_nginx_config_is_valid_as_nginx_reads_it(tmp_path):
+    from ops.stack import local_nginx_config, nginx_binary
+
+    config = tmp_path / "nginx.conf"
+    (tmp_path / "nginx").mkdir()
+    text = local_nginx_config(
+        (ROOT / "deploy" / "nginx" / "nginx.conf").read_text(), listen_port=18080, worker_ports=[18081, 18082], workdir=tmp_path, user=None
+    )
+    config.write_text(text)
+    assert "server 127.0.0.1:18081 max_fails=1 fail_timeout=5s;" in text and "listen 127.0.0.1:18080;" in text
+    scratch = tmp_path / "nginx"
+    checked = subprocess.run(
+        [nginx_binary(), "-t", "-p", str(scratch), "-e", str(scratch / "error.log"), "-c", str(config)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_worker_image_runs_as_non_root():

@@ -189,7 +189,15 @@ def command_serve(args: argparse.Namespace, config: Settings) -> int:
 def command_loadgen(args: argparse.Namespace, config: Settings) -> int:
     clips = loadgen.load_corpus(args.corpus)
     token = args.token_file.read_text().strip() if args.token_file else None
-    report = loadgen.run(args.url, rate=args.rate, duration_s=args.duration, clips=clips, token=token, concurrency=args.concurrency)
+    report = loadgen.run(
+        args.url,
+        rate=args.rate,
+        duration_s=args.duration,
+        clips=clips,
+        token=token,
+        concurrency=args.concurrency,
+        jobs_share=args.jobs_share,
+    )
     print(report.summary())
     return EXIT_OK if report.statuses.get(200) else EXIT_FAILED
 
@@ -233,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--duration", type=float, required=True, help="seconds to send for")
     load.add_argument("--corpus", type=Path, help="directory of clips to send (default: generated clips)")
     load.add_argument("--concurrency", type=int, default=16, help="most requests open at once")
+    load.add_argument("--jobs-share", type=float, default=0.0, help="share of clips sent through /v1/jobs (submit, poll, collect)")
     load.add_argument("--token-file", type=Path, help="file holding the bearer token")
     load.set_defaults(handler=command_loadgen)
 

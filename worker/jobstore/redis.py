@@ -52,7 +52,13 @@ local function ack()
   redis.call('XDEL', KEYS[1], ARGV[2])
 end
 local state = redis.call('HGET', KEYS[2], 'state')
-if state == 'done' or not state then
+if not state then
+  ack()
+  return 0
+end
+-- Every completion is counted, the discarded ones too: an audit of duplicates reads this.
+redis.call('HINCRBY', KEYS[2], 'completions', 1)
+if state == 'done' then
   ack()
   return 0
 end
