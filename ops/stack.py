@@ -102,7 +102,9 @@ def local_prometheus_config(compose_config: dict, ports: dict[str, int], workers
     return config
 
 
-def local_nginx_config(compose_text: str, *, listen_port: int, worker_ports: list[int], workdir: Path, user: str | None) -> str:
+def local_nginx_config(
+    compose_text: str, *, listen_port: int, worker_ports: list[int], workdir: Path, user: str | None, temp: Path | None = None
+) -> str:
     """The compose nginx config with its upstream, listen address and paths pointed at this machine."""
     server = re.search(r"^(\s*)server worker:8080( [^;]*);$", compose_text, flags=re.MULTILINE)
     listen = re.search(r"^(\s*)listen 8080;$", compose_text, flags=re.MULTILINE)
@@ -116,8 +118,8 @@ def local_nginx_config(compose_text: str, *, listen_port: int, worker_ports: lis
     head = f"pid {scratch / 'nginx.pid'};\nerror_log {scratch / 'error.log'} warn;\n"
     if user is not None:
         head += f"user {user};\n"
-    temp = "".join(f"  {kind}_temp_path {scratch / kind};\n" for kind in NGINX_TEMP_DIRS)
-    return head + text.replace("http {\n", "http {\n" + temp, 1)
+    temp_paths = "".join(f"  {kind}_temp_path {(temp or scratch) / kind};\n" for kind in NGINX_TEMP_DIRS)
+    return head + text.replace("http {\n", "http {\n" + temp_paths, 1)
 
 
 def _point_at_local(static_configs: list[dict], ports: dict[str, int]) -> None:
@@ -175,6 +177,7 @@ class LocalStack:
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     receiver: Receiver | None = None
     _commands: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
+    _cleanup: list[Path] = field(default_factory=list)
 
     @property
     def fleet(self) -> bool:
@@ -312,21 +315,23 @@ class LocalStack:
     def _start_nginx(self) -> None:
         scratch = self.workdir / "nginx"
         scratch.mkdir(exist_ok=True)
-        user = None
+        user, temp = None, scratch
         if os.geteuid() == 0:
-            # As root, nginx's workers run as an unprivileged user; give them their scratch folders.
+            # As root, nginx's workers run as an unprivileged user, who may not be able to reach the
+            # workdir; their folder for large uploads is their own, in the system's temp folder.
             user = " ".join(NGINX_UNPRIVILEGED_USER)
-            self.workdir.chmod(0o711)
-            scratch.chmod(0o711)
-            for kind in NGINX_TEMP_DIRS:
-                (scratch / kind).mkdir(exist_ok=True)
-                shutil.chown(scratch / kind, *NGINX_UNPRIVILEGED_USER)
+            temp = Path(tempfile.mkdtemp(prefix="enhancement-nginx-"))
+            self._cleanup.append(temp)
+            for path in (temp, *(temp / kind for kind in NGINX_TEMP_DIRS)):
+                path.mkdir(exist_ok=True)
+                shutil.chown(path, *NGINX_UNPRIVILEGED_USER)
         config = local_nginx_config(
             NGINX_CONFIG.read_text(),
             listen_port=self.ports["nginx"],
             worker_ports=[self.ports[name] for name in self.workers],
             workdir=self.workdir,
             user=user,
+            temp=temp,
         )
         (self.workdir / "nginx.conf").write_text(config)
         # -e: the log nginx writes before it has read the config, which defaults to a root-only path.
@@ -401,6 +406,8 @@ class LocalStack:
         self.processes.clear()
         if self.receiver is not None:
             self.receiver.stop()
+        for path in self._cleanup:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def run_demo(rate: float = 1.0, replicas: int = 3) -> int:

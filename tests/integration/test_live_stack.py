@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpers.live import notifications, query, wait_for
 from helpers.otlp import OtlpReceiver
 from ops import loadgen, monitoring
 from ops.receiver import MISSING_HEARTBEAT_ALERT
@@ -93,30 +94,6 @@ class Traffic:
         self.stop.set()
         self.hold.set()
         self.thread.join(30)
-
-
-def query(stack: LocalStack, expr: str) -> list:
-    response = httpx.get(stack.url("prometheus") + "/api/v1/query", params={"query": expr}, timeout=10).json()
-    assert response["status"] == "success", (expr, response)
-    return response["data"]["result"]
-
-
-def wait_for(condition, timeout_s: float, what: str, poll_s: float = 1.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(poll_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
-def notifications(stack: LocalStack, alertname: str, status: str, since: float = 0.0) -> list[tuple[float, dict]]:
-    return [
-        (entry["received_at"], alert | {"externalURL": entry.get("externalURL")})
-        for entry in stack.receiver.snapshot()
-        for alert in entry["alerts"]
-        if alert["labels"]["alertname"] == alertname and alert["status"] == status and entry["received_at"] >= since
-    ]
 
 
 def latest_status(stack: LocalStack, alertname: str) -> str | None:
