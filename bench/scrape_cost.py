@@ -27,10 +27,13 @@ from enhancement.errors import INPUT_REASONS, Reason
 from enhancement.fallbacks import FALLBACK_PATHS
 from enhancement.quality import DNSMOS_DIMENSIONS
 from enhancement.result import PATTERN_KINDS, STAGES, Outcome
+from exporter.fleet import FleetCollector
 from exporter.metrics import create_metrics
 from exporter.resources import GpuCollector, SystemCollector
 from exporter.telemetry import initialise_label_sets
 from worker.api.routes import enhance, health, jobs
+from worker.jobstore.feeder import OPERATIONS
+from worker.jobstore.redis import FleetReading
 
 DECODE_REASONS = tuple(reason.value for reason in INPUT_REASONS)
 EXEMPLAR = {"trace_id": "0123456789abcdef0123456789abcdef"}
@@ -97,6 +100,10 @@ def populated_registry() -> CollectorRegistry:
         (m.limiter_gain_reduction, 1),
     ):
         histogram.observe(value)
+    m.job_store_up.labels(backend="redis").set(1)
+    for operation in OPERATIONS:
+        m.job_store_errors.labels(operation=operation).inc()
+    registry.register(FleetCollector(lambda: FleetReading(backlog=3, claimed=2, oldest_age_s=4.0, result_bytes=10**6)))
     m.breaker_state.labels(breaker="model").set(0)
     m.model_loaded.labels(model="metricgan_plus").set(1)
     return registry

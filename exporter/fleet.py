@@ -40,7 +40,7 @@ class JobStoreTelemetry:
         self._metrics = metrics
 
     def store_reachable(self, up: bool) -> None:
-        self._metrics.job_store_up.set(1 if up else 0)
+        self._metrics.job_store_up.labels(backend="redis").set(1 if up else 0)
 
     def store_error(self, operation: str) -> None:
         self._metrics.job_store_errors.labels(operation=operation).inc()

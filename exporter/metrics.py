@@ -144,7 +144,10 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         model_loaded=gauge("model_loaded", "Whether the model is loaded: 1 yes, 0 no.", ("model",)),
         model_load_duration=gauge("model_load_duration_seconds", "Time the last model load took, in seconds."),
         http_responses=counter("http_responses", "HTTP responses, by route template and status code.", ("route", "code")),
-        job_store_up=gauge("job_store_up", "Whether this replica reached the shared job store at its last attempt: 1 yes, 0 no."),
+        # Labelled, so a worker on the in-memory store exports no series at all rather than a 0 that reads as an outage.
+        job_store_up=gauge(
+            "job_store_up", "Whether this replica reached the shared job store at its last attempt: 1 yes, 0 no.", ("backend",)
+        ),
         job_store_errors=counter("job_store_errors", "Shared job store calls that failed, by operation.", ("operation",)),
         job_redeliveries=counter("job_redeliveries", "Shared jobs this replica took over after the replica holding them stopped."),
         jobs_abandoned=counter("jobs_abandoned", "Shared jobs ended as failed after too many deliveries, a count."),

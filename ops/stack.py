@@ -173,6 +173,10 @@ class LocalStack:
     worker_env: dict[str, str] = field(default_factory=dict)
     # One replica keeps its jobs in memory and is reached directly; more share Redis behind nginx.
     replicas: int = 1
+    # False: the workers (and nginx and Redis for a fleet) alone, for benchmarks.
+    monitoring: bool = True
+    # Behind nginx sharing Redis; by default when there is more than one replica.
+    as_fleet: bool | None = None
     ports: dict[str, int] = field(default_factory=dict)
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     receiver: Receiver | None = None
@@ -181,7 +185,7 @@ class LocalStack:
 
     @property
     def fleet(self) -> bool:
-        return self.replicas > 1
+        return self.replicas > 1 if self.as_fleet is None else self.as_fleet
 
     @property
     def workers(self) -> list[str]:
@@ -207,23 +211,12 @@ class LocalStack:
             raise
 
     def _start(self, timeout_s: float) -> None:
-        names = [*self.workers, "prometheus", *ALERTMANAGERS, *(f"{name}-cluster" for name in ALERTMANAGERS)]
+        names = list(self.workers)
+        if self.monitoring:
+            names += ["prometheus", *ALERTMANAGERS, *(f"{name}-cluster" for name in ALERTMANAGERS)]
         if self.fleet:
             names += ["redis", "nginx"]
         self.ports = {name: free_port() for name in names}
-        self.receiver = Receiver(log_path=self.workdir / "notifications.jsonl").start()
-        workers_file = self.workdir / "workers.json"
-        targets = [f"127.0.0.1:{self.ports[name]}" for name in self.workers]
-        workers_file.write_text(json.dumps([{"targets": targets, "labels": {}}]))
-        prometheus_config = local_prometheus_config(
-            yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text()), self.ports, workers_file
-        )
-        alertmanager_config = local_alertmanager_config(
-            yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text()), self.receiver.base_url
-        )
-        (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config, sort_keys=False))
-        (self.workdir / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config, sort_keys=False))
-
         env = {**os.environ, "OTEL_TRACES_EXPORTER": "none", **self._fleet_env(), **self.worker_env}
         if self.fleet:
             self._start_redis(timeout_s)
@@ -231,6 +224,22 @@ class LocalStack:
             self._spawn(name, self._worker_command(self.ports[name]), env)
         if self.fleet:
             self._start_nginx()
+        if self.monitoring:
+            self._start_monitoring()
+        self.wait_until(self._liveness(), timeout_s)
+
+    def _start_monitoring(self) -> None:
+        self.receiver = Receiver(log_path=self.workdir / "notifications.jsonl").start()
+        workers_file = self.workdir / "workers.json"
+        targets = [f"127.0.0.1:{self.ports[name]}" for name in self.workers]
+        workers_file.write_text(json.dumps([{"targets": targets, "labels": {}}]))
+        compose_prometheus = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+        prometheus_config = local_prometheus_config(compose_prometheus, self.ports, workers_file)
+        alertmanager_config = local_alertmanager_config(
+            yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text()), self.receiver.base_url
+        )
+        (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config, sort_keys=False))
+        (self.workdir / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config, sort_keys=False))
         for name in ALERTMANAGERS:
             peers = [f"--cluster.peer=127.0.0.1:{self.ports[f'{other}-cluster']}" for other in ALERTMANAGERS if other != name]
             self._spawn(
@@ -255,11 +264,11 @@ class LocalStack:
                 *compose_flags("prometheus"),
             ],
         )
-        self.wait_until(self._liveness(), timeout_s)
 
     def _liveness(self) -> dict[str, str]:
         checks = {name: LIVENESS["worker"] for name in self.workers}
-        checks |= {name: path for name, path in LIVENESS.items() if name != "worker"}
+        if self.monitoring:
+            checks |= {name: path for name, path in LIVENESS.items() if name != "worker"}
         if self.fleet:
             checks["nginx"] = NGINX_LIVENESS
         return checks

@@ -113,11 +113,12 @@ def test_only_one_replica_exports_the_fleet_gauges(replicas, clip):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         exporting = [r for _, r in pairs if value(r, "enhancement_jobs_backlog") is not None]
-        if exporting:
+        reported = all(value(r, "enhancement_job_store_up", backend="redis") == 1 for _, r in pairs)
+        if exporting and reported:
             break
         time.sleep(0.1)
     assert len(exporting) == 1, "a sum across replicas must count the backlog once"
-    assert all(value(r, "enhancement_job_store_up") == 1 for _, r in pairs)
+    assert reported, "every replica has reached the store"
     holder = exporting[0]
     assert value(holder, "enhancement_jobs_oldest_age_seconds") is not None
 
@@ -137,9 +138,9 @@ def test_with_the_store_down_intake_is_503_with_a_reason_and_sync_keeps_serving(
     assert ready.status_code == 200, "the replica still serves /v1/enhance"
     assert ready.json()["components"]["jobs"]["reachable"] is False
     deadline = time.monotonic() + 10
-    while value(runtime, "enhancement_job_store_up") != 0 and time.monotonic() < deadline:
+    while value(runtime, "enhancement_job_store_up", backend="redis") != 0 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert value(runtime, "enhancement_job_store_up") == 0
+    assert value(runtime, "enhancement_job_store_up", backend="redis") == 0
     assert value(runtime, "enhancement_http_responses_total", route="/v1/jobs", code="503") == 1
 
     server.start()  # back, with its append-only file: the job admitted before the outage is still there
@@ -157,3 +158,16 @@ def test_draining_replica_finishes_what_it_holds_and_leaves_the_rest(replicas, c
     other, _ = replicas()
     for job_id in ids:
         assert wait_done(other, job_id)["outcome"] == "success"
+
+
+def test_a_worker_on_the_memory_store_exports_no_job_store_series(loaded_enhancer):
+    runtime = Runtime(load_settings(environ={}), enhancer=loaded_enhancer, span_exporter=InMemorySpanExporter())
+    try:
+        exposed = {metric.name for metric in runtime.registry.collect()}
+        assert "enhancement_job_store_up" in exposed, "declared"
+        samples = {s.name for metric in runtime.registry.collect() for s in metric.samples}
+        assert "enhancement_job_store_up" not in samples, "a 0 here would read as the store being down"
+        assert not samples & {"enhancement_jobs_backlog", "enhancement_jobs_claimed"}
+        assert runtime.jobs.health() == {"ok": True, "backend": "memory", "retained": 0}
+    finally:
+        runtime.shutdown()

@@ -291,6 +291,53 @@ def status_panels() -> list[dict]:
     ]
 
 
+# Fleet gauges come from whichever replica holds the reporter lease: filter by job, never by
+# instance, or picking one replica would hide them. Absent on a worker with the in-memory store.
+FLEET_SELECTOR = 'job="$job"'
+FLEET_GAUGES = ("enhancement_jobs_backlog", "enhancement_jobs_claimed", "enhancement_jobs_oldest_age_seconds")
+SHARED_QUEUE_ROW = "Shared job queue (Redis, fleets only)"
+
+
+def shared_queue_panels() -> list[dict]:
+    return [
+        row(SHARED_QUEUE_ROW),
+        timeseries(
+            "Shared jobs waiting and in progress, fleet-wide",
+            [
+                target(f"sum(enhancement_jobs_backlog{{{FLEET_SELECTOR}}})", "waiting"),
+                target(f"sum(enhancement_jobs_claimed{{{FLEET_SELECTOR}}})", "in progress"),
+            ],
+            unit="short",
+            description="Exported by one replica at a time (the reporter lease), so the sum counts each job once.",
+        ),
+        timeseries(
+            "Oldest unfinished shared job",
+            [target(f"max(enhancement_jobs_oldest_age_seconds{{{FLEET_SELECTOR}}})", "oldest")],
+            unit="s",
+            thresholds=[("green", None), ("orange", 60), ("red", 300)],
+            description="EnhancementJobsWaitingTooLong warns above 5 minutes.",
+        ),
+        timeseries(
+            "Job store reachable, by replica",
+            [target(f"min by (instance) (enhancement_job_store_up{{{SELECTOR}}})", "{{instance}}")],
+            unit="none",
+            thresholds=[("red", None), ("green", 1)],
+            description="1: the replica's last call to Redis worked. None reaching it pages (EnhancementJobStoreDown).",
+        ),
+        timeseries(
+            "Jobs delivered again, abandoned, answers discarded",
+            [
+                target(f"sum(rate(enhancement_job_redeliveries_total{{{SELECTOR}}}{RATE}))", "delivered again"),
+                target(f"sum(rate(enhancement_jobs_abandoned_total{{{SELECTOR}}}{RATE}))", "abandoned"),
+                target(f"sum(rate(enhancement_job_duplicates_total{{{SELECTOR}}}{RATE}))", "answer discarded"),
+            ],
+            unit="reqps",
+            width=24,
+            description="Delivered again: its replica stopped while holding it. Abandoned: too many deliveries.",
+        ),
+    ]
+
+
 def overview() -> dict:
     stage_variable = query_variable(
         "stage", 'label_values(enhancement_stage_duration_seconds_count{job="$job"}, stage)', multi=True, label="stage"
@@ -425,6 +472,7 @@ def overview() -> dict:
             [target(rate_by("enhancement_stage_errors_total", "stage, reason"), "{{stage}}: {{reason}}")],
             unit="reqps",
         ),
+        *shared_queue_panels(),
         row("Interruption patterns"),
         timeseries(
             "Events detected per second by kind",

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import httpx
 
 from ops.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
+VARIABLES = {
+    "$job": "enhancement-worker",
+    "$instance": ".*",
+    "$service": "enhancement-worker",
+    "$slo": ".*",
+    "$stage": ".*",
+    "$__rate_interval": "1m",
+}
+# Series only a fleet on the Redis job store exports; the single-worker stack has none of them.
+FLEET_ONLY_SERIES = ("enhancement_jobs_", "enhancement_job_store_up")
 
 
 def query(stack: LocalStack, expr: str) -> list:
@@ -31,3 +46,16 @@ def notifications(stack: LocalStack, alertname: str, status: str, since: float =
         for alert in entry["alerts"]
         if alert["labels"]["alertname"] == alertname and alert["status"] == status and entry["received_at"] >= since
     ]
+
+
+def panel_queries() -> list[tuple[str, str, str]]:
+    found = []
+    for path in DASHBOARDS:
+        dashboard = json.loads(path.read_text())
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                expr = target["expr"]
+                for name, value in VARIABLES.items():
+                    expr = expr.replace(name, value)
+                found.append((dashboard["uid"], panel["title"], expr))
+    return found

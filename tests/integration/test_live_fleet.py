@@ -25,7 +25,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers.live import notifications, query, wait_for
+from helpers.live import FLEET_ONLY_SERIES, notifications, panel_queries, query, wait_for
 from ops import loadgen
 from ops.stack import LocalStack
 
@@ -108,6 +108,15 @@ def test_redis_down_refuses_intake_with_503_keeps_sync_serving_and_pages(fleet, 
         "intake to recover",
     )
     wait_for(lambda: notifications(fleet, "EnhancementJobStoreDown", "resolved", since), 120, "the page to resolve")
+
+
+def test_the_shared_queue_panels_have_data(fleet):
+    wanted = [(title, expr) for _, title, expr in panel_queries() if any(name in expr for name in FLEET_ONLY_SERIES)]
+    assert len(wanted) >= 4
+    deadline = time.monotonic() + 60
+    while (empty := [title for title, expr in wanted if not query(fleet, expr)]) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert not empty, f"shared queue panels without data: {empty}"
 
 
 def measured_capacity(url: str, clips: list[bytes]) -> float:

@@ -42,6 +42,8 @@ BACKOFF_MAX_SECONDS = 5.0
 # How long a finished job's answer is retried into an unreachable store before it is left to be
 # delivered again (its entry stays pending, so another replica redoes it after the visibility timeout).
 COMPLETE_RETRY_SECONDS = 60.0
+# The `operation` label of enhancement_job_store_errors_total: every store call the feeder makes.
+OPERATIONS = ("claim", "complete", "touch", "report")
 
 
 class FeederEvents(Protocol):
@@ -73,7 +75,8 @@ class Feeder:
         self._held_lock = threading.Lock()
         self._stopping = threading.Event()
         self._reporting = threading.Event()
-        self.fleet: FleetReading | None = None  # set only while this replica holds the reporter lease
+        self._fleet: FleetReading | None = None  # set only while this replica holds the reporter lease
+        self._fleet_read_at = 0.0
         self._threads = [
             threading.Thread(target=self._claim_loop, name="jobs-claim", daemon=True),
             threading.Thread(target=self._touch_loop, name="jobs-touch", daemon=True),
@@ -84,6 +87,17 @@ class Feeder:
         for thread in self._threads:
             thread.start()
         return self
+
+    @property
+    def fleet(self) -> FleetReading | None:
+        """The fleet's reading while this replica surely holds the lease, else None.
+
+        Surely: confirmed within half the lease's TTL. A holder that stalls stops exporting
+        before the lease can pass to another replica, so two never export at once.
+        """
+        if time.monotonic() - self._fleet_read_at > LEASE_TTL_SECONDS / 2:
+            return None
+        return self._fleet
 
     @property
     def held(self) -> int:
@@ -182,12 +196,14 @@ class Feeder:
     def report(self) -> None:
         """One round: is the store reachable, and does this replica export the fleet's gauges."""
         try:
+            confirmed = time.monotonic()
             holder = self.store.hold_lease(LEASE_TTL_SECONDS)
-            self.fleet = self.store.read_fleet() if holder else None
+            self._fleet = self.store.read_fleet() if holder else None
+            self._fleet_read_at = confirmed
             self.store.reachable = True
             self._events.store_reachable(True)
         except redis.RedisError as exc:
-            self.fleet = None
+            self._fleet = None
             self._failed("report", exc)
 
     def _failed(self, operation: str, exc: Exception) -> None:
@@ -215,5 +231,5 @@ class Feeder:
                 self.store.forget_consumer()
         except redis.RedisError as exc:
             self._failed("report", exc)
-        self.fleet = None
+        self._fleet = None
         return finished
