@@ -20,6 +20,8 @@ BENCHMARKS = {
     "telemetry_overhead": ("bench.telemetry_overhead", ["--clips", "40"], ["--clips", "6"]),
     "scrape_cost": ("bench.scrape_cost", ["--repeats", "300"], ["--repeats", "30"]),
     "service_load": ("bench.service_load", ["--seconds", "20"], ["--seconds", "5"]),
+    "scale_out": ("bench.scale_out", ["--seconds", "30"], ["--seconds", "5", "--replicas", "1", "2"]),
+    "concurrency": ("bench.concurrency", ["--connections", "1000"], ["--connections", "200"]),
     "memory": ("bench.memory", ["--requests", "2500", "--seconds", "0.5"], ["--requests", "200", "--seconds", "0.5"]),
     "quality": ("bench.quality", [], []),
     "pattern_accuracy": ("bench.pattern_accuracy", ["--clips", "40"], ["--clips", "8"]),

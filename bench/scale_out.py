@@ -55,6 +55,13 @@ def saturate(url: str, clips: list[bytes], clients: int, seconds: float) -> tupl
     return done[0], elapsed
 
 
+def busy_share(before: psutil._common.scputimes, after: psutil._common.scputimes) -> float:
+    """Share of the machine's CPU time that was not idle between two readings (warm-up included)."""
+    spent = {field: getattr(after, field) - getattr(before, field) for field in after._fields if field not in ("guest", "guest_nice")}
+    total = sum(spent.values())
+    return 1 - (spent["idle"] + spent.get("iowait", 0.0)) / total if total else 0.0
+
+
 def measure(replica_counts: list[int], seconds: float) -> dict:
     clips = loadgen.load_corpus(None, count=6, seconds=5.0)
     results: dict = {"cores": os.cpu_count(), "clip_seconds": 5.0, "fleets": {}}
@@ -62,7 +69,9 @@ def measure(replica_counts: list[int], seconds: float) -> dict:
         # A fleet of one still runs behind nginx with Redis, so only the replica count differs.
         stack = LocalStack(Path(tempfile.mkdtemp(prefix="scale-out-")), replicas=replicas, monitoring=False, as_fleet=True).start()
         try:
+            cpu_before = psutil.cpu_times()
             answered, elapsed = saturate(stack.service_url, clips, CLIENTS_PER_REPLICA * replicas, seconds)
+            cpu_busy = busy_share(cpu_before, psutil.cpu_times())
             rss = [psutil.Process(p.pid).memory_info().rss / 2**20 for name, p in stack.processes if name.startswith("worker")]
         finally:
             stack.stop()
@@ -71,6 +80,7 @@ def measure(replica_counts: list[int], seconds: float) -> dict:
             "audio_seconds_per_s": round(5.0 * answered / elapsed, 1),
             "torch_threads_per_replica": max(1, (os.cpu_count() or 1) // replicas),
             "rss_mib_per_replica": round(sum(rss) / len(rss), 0),
+            "machine_cpu_busy": round(cpu_busy, 2),
         }
     base = results["fleets"][str(replica_counts[0])]["clips_per_s"]
     for replicas, fleet in results["fleets"].items():
@@ -86,12 +96,12 @@ def main() -> None:
     args = parser.parse_args()
     results = measure(args.replicas, args.seconds)
     print(f"{results['cores']} cores; 5 s clips, {CLIENTS_PER_REPLICA} closed-loop clients per replica, through nginx")
-    print(f"{'replicas':>8} {'clips/s':>8} {'audio s/s':>10} {'speedup':>8} {'efficiency':>10} {'threads':>8} {'RSS MiB':>8}")
+    header = ("replicas", "clips/s", "audio s/s", "speedup", "efficiency", "threads", "RSS MiB", "CPU busy")
+    print(" ".join(f"{name:>10}" for name in header))
     for replicas, r in results["fleets"].items():
-        print(
-            f"{replicas:>8} {r['clips_per_s']:>8} {r['audio_seconds_per_s']:>10} {r['speedup']:>8} {r['efficiency']:>10} "
-            f"{r['torch_threads_per_replica']:>8} {r['rss_mib_per_replica']:>8}"
-        )
+        row = (replicas, r["clips_per_s"], r["audio_seconds_per_s"], r["speedup"], r["efficiency"])
+        row += (r["torch_threads_per_replica"], r["rss_mib_per_replica"], r["machine_cpu_busy"])
+        print(" ".join(f"{value:>10}" for value in row))
     common.save(args.json, results)
 
 
