@@ -47,7 +47,7 @@ def test_the_generated_files_are_exactly_what_the_generator_writes():
 
 
 def test_the_overlays_are_cpu_gpu_and_the_redis_fleet_with_either_autoscaler(rendered):
-    assert set(rendered) == {"cpu", "gpu", "fleet", "fleet-hpa"}
+    assert set(rendered) == {"cpu", "gpu", "fleet", "fleet-hpa", "batch"}
     for overlay, (built_in, custom) in rendered.items():
         assert all(r["metadata"].get("namespace") == "enhancement" for r in built_in + custom), overlay
 
@@ -67,6 +67,8 @@ def test_strict_validation_refuses_an_unknown_field(rendered, bin_dir):
 
 def test_every_custom_resource_passes_its_crd_schema(rendered, packages):
     for overlay, (_, custom) in rendered.items():
+        if not custom:
+            continue  # the batch Job has none
         result = check.validate_custom(custom, packages)
         assert result.returncode == 0, f"{overlay}: {result.stdout}{result.stderr}"
         assert result.stdout.count("valid ") == len(custom)
@@ -99,6 +101,8 @@ def test_every_alert_and_recording_rule_is_in_a_prometheus_rule_and_every_dashbo
     }
     wanted_boards = {path.name for path in (ROOT / "deploy" / "grafana" / "dashboards").glob("*.json")}
     for overlay, (built_in, custom) in rendered.items():
+        if overlay == "batch":
+            continue
         rules = {
             rule.get("alert") or rule.get("record")
             for r in custom
@@ -204,3 +208,13 @@ def test_every_skipped_check_says_why():
     for skip in skips:
         check_id, _, reason = skip.partition("=") if "=" in skip else ("", "", skip)
         assert len(reason.strip()) > 20, f"skip without a reason: {skip}"
+
+
+def test_the_batch_job_gives_each_pod_its_shard_of_a_million_files(rendered):
+    job = find(rendered["batch"][0], "Job")
+    assert find(rendered["batch"][0], "NetworkPolicy")["spec"]["policyTypes"] == ["Ingress"], "it serves nothing"
+    spec = job["spec"]
+    assert spec["completionMode"] == "Indexed" and spec["completions"] * 1000 >= 1_000_000
+    args = spec["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--shard") + 1] == str(spec["completions"]), "the index comes from JOB_COMPLETION_INDEX"
+    assert "$(JOB_COMPLETION_INDEX)" in args[args.index("--report") + 1], "one report per shard"

@@ -1,6 +1,6 @@
 """The ``enhancement-worker`` command.
 
-enhancement-worker enhance INPUT... --out DIR [--report FILE.json] [--config F]
+enhancement-worker enhance INPUT... --out DIR [--report FILE.json] [--shard INDEX/COUNT] [--config F]
 enhancement-worker check-config [--config F]
 enhancement-worker serve [--host H] [--port P] [--config F]
 enhancement-worker loadgen --url U --rate R --duration D [--corpus DIR]
@@ -33,6 +33,7 @@ from worker.api.app import create_app
 from worker.readiness import production_report
 from worker.runtime import Runtime
 from worker.settings import Settings, load_settings
+from worker.shards import ShardError, parse_shard, select
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -134,6 +135,13 @@ def command_enhance(args: argparse.Namespace, config: Settings) -> int:
     pairs = collect_inputs(args.inputs, args.out, suffix)
     if not pairs:
         raise UsageError("no audio files found in the given inputs")
+    if args.shard is not None:
+        try:
+            shard = parse_shard(args.shard)
+        except ShardError as exc:
+            raise UsageError(str(exc)) from exc
+        pairs = select(pairs, args.out, shard)
+        print(f"shard {shard.index}/{shard.count}: {len(pairs)} files", file=sys.stderr)
     pipeline = Pipeline.from_config(config)
     results: list[ClipResult] = []
     stopping = _StopOnSignal()
@@ -225,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     enhance.add_argument("inputs", nargs="+", type=Path, help="audio files or directories")
     enhance.add_argument("--out", type=Path, required=True, help="output directory")
     enhance.add_argument("--report", type=Path, help="write every clip's result as JSON")
+    enhance.add_argument(
+        "--shard",
+        metavar="INDEX/COUNT",
+        help="process only this shard of the inputs; COUNT alone takes INDEX from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)",
+    )
     enhance.set_defaults(handler=command_enhance)
 
     check = commands.add_parser("check-config", help="production-readiness report")

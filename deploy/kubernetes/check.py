@@ -26,8 +26,10 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-OVERLAYS = sorted(path.parent.name for path in (HERE / "overlays").glob("*/kustomization.yaml"))
-BUILT_IN_GROUPS = ("v1", "apps/v1", "policy/v1", "autoscaling/v2", "networking.k8s.io/v1")
+# Every overlay, and the batch Job beside them.
+TARGETS = {path.parent.name: path.parent for path in sorted((HERE / "overlays").glob("*/kustomization.yaml"))} | {"batch": HERE / "batch"}
+OVERLAYS = sorted(TARGETS)
+BUILT_IN_GROUPS = ("v1", "apps/v1", "batch/v1", "policy/v1", "autoscaling/v2", "networking.k8s.io/v1")
 
 
 def _run(command: list[str], **options: object) -> subprocess.CompletedProcess:
@@ -50,7 +52,7 @@ def node_packages() -> Path:
 
 def render(overlay: str | Path, bin_dir: Path) -> str:
     """The overlay's manifests as one YAML stream."""
-    built = _run([str(bin_dir / "kubectl"), "kustomize", str(HERE / "overlays" / overlay if isinstance(overlay, str) else overlay)])
+    built = _run([str(bin_dir / "kubectl"), "kustomize", str(TARGETS[overlay] if isinstance(overlay, str) else overlay)])
     if built.returncode != 0:
         raise RuntimeError(f"kubectl kustomize {overlay} failed: {built.stderr}")
     return built.stdout

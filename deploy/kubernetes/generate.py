@@ -539,6 +539,63 @@ def component(resources: list[str], patches: list[dict] | None = None) -> dict:
     return out
 
 
+# A million files as 1,000 shards of about 1,000, 20 pods at a time: each shard takes minutes, so a
+# lost pod redoes little, and 20 pods of one core keep a 20-core node pool busy.
+BATCH_SHARDS, BATCH_PARALLELISM = 1000, 20
+
+
+def batch_job() -> dict:
+    """enhance --shard COUNT in an Indexed Job: each pod takes the shard JOB_COMPLETION_INDEX names."""
+    worker = worker_deployment()["spec"]["template"]["spec"]
+    container = worker["containers"][0] | {
+        "name": "enhance",
+        "args": [
+            "enhancement-worker",
+            "--log-format",
+            "json",
+            "enhance",
+            "/audio/in",
+            "--out",
+            "/audio/out",
+            "--shard",
+            str(BATCH_SHARDS),
+            "--report",
+            "/audio/out/reports/shard-$(JOB_COMPLETION_INDEX).json",
+        ],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "audio", "mountPath": "/audio"}],
+    }
+    for key in ("ports", "startupProbe", "livenessProbe", "readinessProbe", "lifecycle"):
+        container.pop(key)
+    labels = {"app.kubernetes.io/name": f"{NAME}-batch", "app.kubernetes.io/component": "batch"}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"{NAME}-batch", "labels": labels, "annotations": SKIPS},
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": BATCH_SHARDS,
+            "parallelism": BATCH_PARALLELISM,
+            # A shard that fails twice is given up on its own; the others go on.
+            "backoffLimitPerIndex": 2,
+            "maxFailedIndexes": BATCH_SHARDS // 100,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "securityContext": worker["securityContext"],
+                    "containers": [container],
+                    "volumes": [
+                        worker["volumes"][0],
+                        # Inputs under in/, outputs and per-shard reports under out/: a volume every pod mounts.
+                        {"name": "audio", "persistentVolumeClaim": {"claimName": "enhancement-audio"}},
+                    ],
+                },
+            },
+        },
+    }
+
+
 OVERLAYS = {
     # name: (components, patches, what it is)
     "cpu": ([], None, "one worker on CPU, its jobs in memory"),
@@ -589,6 +646,14 @@ def render() -> dict[str, str]:
     files["components/keda/kustomization.yaml"] = HEADER.format(source="the files beside it") + document(component(["scaledobject.yaml"]))
     files["components/hpa/hpa.yaml"] = documents([hpa()], "the measured capacity per replica")
     files["components/hpa/kustomization.yaml"] = HEADER.format(source="the files beside it") + document(component(["hpa.yaml"]))
+    job = batch_job()
+    # The batch pods serve nothing: no ingress at all.
+    deny = network_policy(job["metadata"]["name"], job["metadata"]["labels"], 1, None)
+    deny["spec"].pop("ingress")
+    files["batch/job.yaml"] = documents([job, deny], "the worker's container and enhance --shard")
+    files["batch/kustomization.yaml"] = HEADER.format(source="the files beside it") + document(
+        kustomization(["job.yaml"], namespace="enhancement")
+    )
     for name, (components, patches, what) in OVERLAYS.items():
         extra: dict[str, Any] = {"namespace": "enhancement"}
         if components:
