@@ -177,6 +177,8 @@ class LocalStack:
     monitoring: bool = True
     # Behind nginx sharing Redis; by default when there is more than one replica.
     as_fleet: bool | None = None
+    # Flags added to compose's for Prometheus (a benchmark's admin API, say).
+    prometheus_flags: list[str] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     receiver: Receiver | None = None
@@ -262,6 +264,7 @@ class LocalStack:
                 f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
                 f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
                 *compose_flags("prometheus"),
+                *self.prometheus_flags,
             ],
         )
 
