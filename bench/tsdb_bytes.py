@@ -59,16 +59,20 @@ def measure(minutes: float) -> dict:
     finally:
         stop.set()
         stack.stop()
-    per_sample = (chunk_bytes + index_bytes) / samples
+    per_sample = chunk_bytes / samples
     series_per_replica = worker_series / REPLICAS
-    per_day = {str(n): round(series_per_replica * n * 86400 / SCRAPE_SECONDS * per_sample / 1e9, 3) for n in FLEETS}
+    # The index grows with series, not samples: count it once per 2-hour block (12 a day), an upper
+    # bound, since compaction later merges blocks and their indexes.
+    index_per_series_block = index_bytes / all_series
+    daily_bytes_per_replica = series_per_replica * (86400 / SCRAPE_SECONDS * per_sample + 12 * index_per_series_block)
+    per_day = {str(n): round(daily_bytes_per_replica * n / 1e9, 3) for n in FLEETS}
     return {
         "minutes": minutes,
         "samples": samples,
         "chunk_bytes": chunk_bytes,
         "index_bytes": index_bytes,
-        "bytes_per_sample_chunks": round(chunk_bytes / samples, 3),
-        "bytes_per_sample_with_index": round(per_sample, 3),
+        "bytes_per_sample_chunks": round(per_sample, 3),
+        "index_bytes_per_series_per_block": round(index_per_series_block, 1),
         "series_per_replica": round(series_per_replica),
         "series_in_prometheus": round(all_series),
         "worker_gb_per_day_by_replicas": per_day,
@@ -83,7 +87,7 @@ def main() -> None:
     r = measure(args.minutes)
     print(
         f"{r['samples']:,} samples in {r['minutes']:g} min: {r['bytes_per_sample_chunks']} bytes/sample in chunks, "
-        f"{r['bytes_per_sample_with_index']} with the index"
+        f"index {r['index_bytes_per_series_per_block']} bytes per series per block"
     )
     print(f"{r['series_per_replica']} series per replica at a {SCRAPE_SECONDS} s scrape")
     for n, gb in r["worker_gb_per_day_by_replicas"].items():
