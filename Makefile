@@ -42,10 +42,11 @@ lint: setup
 	$(PY) -m mypy
 	$(PY) scripts/lock_runtime.py --check
 
-# Rewrites the generated monitoring files from their sources and ops/monitoring.py.
+# Rewrites the generated monitoring files and Kubernetes resources from their sources and ops/monitoring.py.
 generate: setup
 	$(PY) deploy/prometheus/generate.py
 	$(PY) deploy/grafana/dashboards.py
+	$(PY) deploy/kubernetes/generate.py
 
 clean:
 	rm -rf demo-output .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

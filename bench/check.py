@@ -46,8 +46,8 @@ FIGURES = (
     # Wall-clock figures from a shared machine move a lot between runs; only gross slips count.
     Figure("scrape_cost.text.p99_ms", "lower", relative=1.0),
     Figure("scale_out.fleets.2.speedup", "higher", relative=0.15),
-    # A fleet under 1,000 connections at once: every one answered (0 transport errors).
-    Figure("concurrency.sync.transport_error_count", "lower", absolute=0.0),
+    # A fleet under 1,000 connections at once: every one answered (a transport error is a regression).
+    Figure("concurrency.sync.transport_error_count", "lower", absolute=0.5),
 )
 
 
