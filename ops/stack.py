@@ -70,6 +70,12 @@ NGINX_TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 TOP_COMMAND = f"{Path(sys.executable).parent / 'enhancement-worker'} top"
 
 
+def worker_command(port: int) -> list[str]:
+    """`enhancement-worker serve` on 127.0.0.1 with JSON logs, run by this interpreter."""
+    serve = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, "-m", "worker.cli", "--log-level", "INFO", "--log-format", "json", *serve]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -289,20 +295,7 @@ class LocalStack:
 
     @staticmethod
     def _worker_command(port: int) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "worker.cli",
-            "--log-level",
-            "INFO",
-            "--log-format",
-            "json",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
+        return worker_command(port)
 
     def _start_redis(self, timeout_s: float) -> None:
         data = self.workdir / "redis-data"

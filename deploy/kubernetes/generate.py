@@ -238,6 +238,18 @@ def alertmanager_config() -> list[dict]:
 # --- the workloads --------------------------------------------------------------------------
 
 
+# Every container: a high non-root UID, nothing writable but its volumes, no privilege to gain.
+LOCKED_DOWN = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "readOnlyRootFilesystem": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
 def _probe(path: str, period: int, failures: int, timeout: int = 1) -> dict:
     return {
         "httpGet": {"path": path, "port": "http"},
@@ -279,15 +291,7 @@ def worker_deployment() -> dict:
             "requests": {"cpu": CPU_REQUEST, "memory": MEMORY_REQUEST},
             "limits": {"cpu": CPU_LIMIT, "memory": MEMORY_LIMIT},
         },
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": 10001,
-            "runAsGroup": 10001,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": LOCKED_DOWN,
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     spread = [
@@ -402,15 +406,7 @@ def redis() -> list[dict]:
         "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 10, "failureThreshold": 3},
         "readinessProbe": {"exec": {"command": ["redis-cli", "ping"]}, "periodSeconds": 5, "failureThreshold": 2},
         "resources": {"requests": {"cpu": "250m", "memory": "1280Mi"}, "limits": {"cpu": "1", "memory": "1536Mi"}},
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": 10001,
-            "runAsGroup": 10001,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": LOCKED_DOWN,
         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
     }
     skips = {

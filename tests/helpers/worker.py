@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from ops.stack import free_port
+from ops.stack import free_port, worker_command
 
 
 class LiveWorker:
@@ -25,20 +24,7 @@ class LiveWorker:
 
     def start(self, timeout_s: float = 120.0) -> LiveWorker:
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "worker.cli",
-                "--log-level",
-                "INFO",
-                "--log-format",
-                "json",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
+            worker_command(self.port),
             env=self._env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
