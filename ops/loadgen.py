@@ -61,6 +61,8 @@ class LoadReport:
     errors: Counter = field(default_factory=Counter)
     # /v1/jobs clients: job id -> its end ("collected", or what went wrong).
     jobs: dict[str, str] = field(default_factory=dict)
+    # The answers to /v1/enhance alone (statuses also counts every job poll).
+    enhance_statuses: Counter = field(default_factory=Counter)
     elapsed_s: float = 0.0
 
     @property
@@ -115,6 +117,7 @@ class _Clients:
         if response is None:
             return
         with self._lock:
+            self.report.enhance_statuses[response.status_code] += 1
             self.report.outcomes[response.headers.get("x-enhancement-outcome", "none")] += 1
             if response.status_code == 200:
                 self.report.latencies_s.append(time.perf_counter() - started)
