@@ -2,21 +2,32 @@
 built-in kinds validated strictly, custom resources against their CRD schemas, checkov clean; and each
 check shown failing on a resource that breaks it."""
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES = ROOT / "deploy" / "kubernetes"
-sys.path.insert(0, str(KUBERNETES))
-import check  # noqa: E402  (the check script beside the manifests)
-import generate  # noqa: E402
 
-sys.path.pop(0)
+
+def load_script(name: str, path: Path) -> ModuleType:
+    """A script beside the manifests, under its own module name: deploy/ has other check.py and generate.py."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+check = load_script("kubernetes_check", KUBERNETES / "check.py")
+generate = load_script("kubernetes_generate", KUBERNETES / "generate.py")
 
 
 @pytest.fixture(scope="module")
