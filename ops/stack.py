@@ -229,7 +229,7 @@ class LocalStack:
         if self.fleet:
             self._start_redis(timeout_s)
         for name in self.workers:
-            self._spawn(name, self._worker_command(self.ports[name]), env)
+            self._spawn(name, worker_command(self.ports[name]), env)
         if self.fleet:
             self._start_nginx()
         if self.monitoring:
@@ -292,10 +292,6 @@ class LocalStack:
             "ENHANCEMENT_JOBS__REDIS_URL": f"redis://127.0.0.1:{self.ports['redis']}/0",
             "OMP_NUM_THREADS": str(threads),
         }
-
-    @staticmethod
-    def _worker_command(port: int) -> list[str]:
-        return worker_command(port)
 
     def _start_redis(self, timeout_s: float) -> None:
         data = self.workdir / "redis-data"

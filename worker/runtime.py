@@ -181,13 +181,13 @@ class Runtime:
         except QueueFull as exc:
             raise _refusal(exc) from exc
         except JobStoreUnavailable as exc:
-            raise ServiceError(503, ApiReason.JOB_STORE_UNAVAILABLE, str(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+            raise _store_unavailable(exc) from exc
 
     def find_job(self, job_id: str) -> JobRecord:
         try:
             record = self.jobs.get(job_id)
         except JobStoreUnavailable as exc:
-            raise ServiceError(503, ApiReason.JOB_STORE_UNAVAILABLE, str(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+            raise _store_unavailable(exc) from exc
         if record is None:
             raise ServiceError(404, ApiReason.NOT_FOUND, f"no job {job_id}")
         return record
@@ -225,3 +225,7 @@ class Runtime:
 def _refusal(exc: QueueFull) -> ServiceError:
     status, reason = (503, ApiReason.DRAINING) if exc.draining else (429, ApiReason.QUEUE_FULL)
     return ServiceError(status, reason, str(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def _store_unavailable(exc: JobStoreUnavailable) -> ServiceError:
+    return ServiceError(503, ApiReason.JOB_STORE_UNAVAILABLE, str(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)})
