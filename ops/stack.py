@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 import redis
 import yaml
 
@@ -109,15 +110,25 @@ def local_prometheus_config(compose_config: dict, ports: dict[str, int], workers
 
 
 def local_nginx_config(
-    compose_text: str, *, listen_port: int, worker_ports: list[int], workdir: Path, user: str | None, temp: Path | None = None
+    compose_text: str,
+    *,
+    listen_port: int,
+    worker_ports: list[int],
+    workdir: Path,
+    user: str | None,
+    temp: Path | None = None,
+    out_of_rotation: frozenset[int] = frozenset(),
 ) -> str:
-    """The compose nginx config with its upstream, listen address and paths pointed at this machine."""
+    """The compose nginx config with its upstream, listen address and paths pointed at this machine.
+
+    Replicas whose ports are ``out_of_rotation`` are marked ``down``: nginx sends them nothing new.
+    """
     server = re.search(r"^(\s*)server worker:8080( [^;]*);$", compose_text, flags=re.MULTILINE)
     listen = re.search(r"^(\s*)listen 8080;$", compose_text, flags=re.MULTILINE)
     if server is None or listen is None:
         raise ValueError("nginx.conf has no `server worker:8080 ...;` upstream or no `listen 8080;`")
     indent, options = server.groups()
-    servers = "\n".join(f"{indent}server 127.0.0.1:{port}{options};" for port in worker_ports)
+    servers = "\n".join(f"{indent}server 127.0.0.1:{port}{options}{' down' if port in out_of_rotation else ''};" for port in worker_ports)
     text = compose_text[: server.start()] + servers + compose_text[server.end() :]
     text = re.sub(r"^(\s*)listen 8080;$", rf"\g<1>listen 127.0.0.1:{listen_port};", text, flags=re.MULTILINE)
     scratch = workdir / "nginx"
@@ -190,6 +201,9 @@ class LocalStack:
     receiver: Receiver | None = None
     _commands: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
     _cleanup: list[Path] = field(default_factory=list)
+    # Replicas nginx sends nothing new: set_rotation() during a rolling restart.
+    out_of_rotation: frozenset[str] = frozenset()
+    _nginx_paths: tuple[str | None, Path] = (None, Path())
 
     @property
     def fleet(self) -> bool:
@@ -326,6 +340,14 @@ class LocalStack:
             for path in (temp, *(temp / kind for kind in NGINX_TEMP_DIRS)):
                 path.mkdir(exist_ok=True)
                 shutil.chown(path, *NGINX_UNPRIVILEGED_USER)
+        self._nginx_paths = (user, temp)
+        self._write_nginx_config()
+        # -e: the log nginx writes before it has read the config, which defaults to a root-only path.
+        command = [nginx_binary(), "-p", str(scratch), "-e", str(scratch / "error.log"), "-c", str(self.workdir / "nginx.conf")]
+        self._spawn("nginx", [*command, "-g", "daemon off;"])
+
+    def _write_nginx_config(self) -> None:
+        user, temp = self._nginx_paths
         config = local_nginx_config(
             NGINX_CONFIG.read_text(),
             listen_port=self.ports["nginx"],
@@ -333,11 +355,48 @@ class LocalStack:
             workdir=self.workdir,
             user=user,
             temp=temp,
+            out_of_rotation=frozenset(self.ports[name] for name in self.out_of_rotation),
         )
         (self.workdir / "nginx.conf").write_text(config)
-        # -e: the log nginx writes before it has read the config, which defaults to a root-only path.
-        command = [nginx_binary(), "-p", str(scratch), "-e", str(scratch / "error.log"), "-c", str(self.workdir / "nginx.conf")]
-        self._spawn("nginx", [*command, "-g", "daemon off;"])
+
+    def set_rotation(self, worker: str, *, serving: bool, timeout_s: float = 10.0) -> None:
+        """Take a replica out of nginx's rotation, or put it back, and wait until nginx has reloaded.
+
+        What Kubernetes does when it removes a terminating pod from its Service: nginx's passive
+        checks only learn of a replica's restart from the connections it refuses, and a replica
+        closing its socket resets those that were waiting to be accepted; both cost requests.
+        """
+        if worker not in self.workers:
+            raise ValueError(f"{worker} is not one of {self.workers}")
+        if not self.fleet:
+            return  # one worker is reached directly, with nothing in front of it
+        self.out_of_rotation = (self.out_of_rotation | {worker}) if not serving else (self.out_of_rotation - {worker})
+        self._write_nginx_config()
+        master = psutil.Process(dict(self.processes)["nginx"].pid)
+        before = {child.pid for child in master.children()}
+        master.send_signal(signal.SIGHUP)
+        # Reloaded once new workers run and no old one still listens: from then on every new
+        # connection is taken by a worker that read the new upstream list.
+        deadline = time.monotonic() + timeout_s
+        while not self._nginx_reloaded(master, before):
+            if time.monotonic() > deadline:
+                log = (self.workdir / "nginx" / "error.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"nginx did not reload within {timeout_s:.0f} s:\n{log}")
+            time.sleep(0.05)
+
+    def _nginx_reloaded(self, master: psutil.Process, before: set[int]) -> bool:
+        port = self.ports["nginx"]
+        children = master.children()
+        if not any(child.pid not in before for child in children):
+            return False
+        for child in children:
+            if child.pid in before:
+                try:
+                    if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in child.net_connections("tcp")):
+                        return False
+                except psutil.NoSuchProcess:
+                    pass
+        return True
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
         log = (self.workdir / f"{name}.log").open("ab")
@@ -362,17 +421,19 @@ class LocalStack:
             self.wait_until({component: self._liveness()[component]}, timeout_s)
 
     def rolling_restart(self, timeout_s: float = 180.0) -> list[float]:
-        """Each worker in turn: SIGTERM, wait for its drain and exit, start it, wait until ready.
+        """Each worker in turn: out of rotation, SIGTERM, drain and exit, start, ready, back in rotation.
 
         Returns each replica's seconds from SIGTERM to ready again.
         """
         took = []
         for name in self.workers:
+            self.set_rotation(name, serving=False)
             started = time.monotonic()
             self.kill(name, signal.SIGTERM, timeout_s=timeout_s)
             self.restart(name, timeout_s)
             self.wait_until({name: "/readyz"}, timeout_s)
             took.append(time.monotonic() - started)
+            self.set_rotation(name, serving=True)
         return took
 
     def wait_until(self, checks: dict[str, str], timeout_s: float) -> None:
