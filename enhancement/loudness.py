@@ -62,13 +62,16 @@ def block_mean_squares(samples: np.ndarray, rate: int) -> np.ndarray:
     if len(samples) < BLOCK_SECONDS * rate:
         raise ValueError(f"{len(samples)} samples is shorter than one {BLOCK_SECONDS * 1000:.0f} ms gating block")
     sections, gain = _k_weighting(rate)
-    weighted = signal.sosfilt(sections, samples.astype(np.float32)).astype(np.float64) * gain
+    weighted = signal.sosfilt(sections, samples.astype(np.float32))
     blocks = int(np.round((len(weighted) / rate - BLOCK_SECONDS) / (BLOCK_SECONDS * BLOCK_STEP))) + 1
     index = np.arange(blocks)
     lower = (BLOCK_SECONDS * (index * BLOCK_STEP) * rate).astype(np.int64)
     upper = np.minimum((BLOCK_SECONDS * (index * BLOCK_STEP + 1) * rate).astype(np.int64), len(weighted))
-    energy = np.concatenate(([0.0], np.cumsum(weighted * weighted)))
-    return (energy[upper] - energy[lower]) / (BLOCK_SECONDS * rate)
+    # Squares in float32 (exact to 1e-7 each), summed in float64; the passband gain, a constant,
+    # is applied to the sums.
+    energy = np.zeros(len(weighted) + 1)
+    np.cumsum(np.square(weighted), dtype=np.float64, out=energy[1:])
+    return (energy[upper] - energy[lower]) * (gain * gain / (BLOCK_SECONDS * rate))
 
 
 def gated_lufs(mean_square: np.ndarray) -> float:

@@ -99,7 +99,6 @@ def _lpc_residual(x: np.ndarray, rate: int) -> np.ndarray:
     fitted at once (FFT autocorrelation, vectorised Levinson-Durbin).
     """
     frame = int(LPC_FRAME_S * rate)
-    signal64 = x.astype(np.float64)
     blocks = -(-len(x) // frame)
     padded = np.zeros((blocks + 1) * frame, dtype=np.float32)
     padded[frame // 2 : frame // 2 + len(x)] = x
@@ -114,6 +113,9 @@ def _lpc_residual(x: np.ndarray, rate: int) -> np.ndarray:
         np.hanning(2 * frame).astype(np.float32),
         out=windows[:, : 2 * frame],
     )
+    # Wiener-Khinchin: the inverse transform of the power spectrum. No matrix product here: numpy's
+    # BLAS would start its own threads, which keep spinning after the call and slow the model
+    # sharing these cores by 10-15%.
     spectrum = scipy.fft.rfft(windows, axis=1)
     power = spectrum.real**2 + spectrum.imag**2
     corr = scipy.fft.irfft(power, n=2 * frame + LPC_ORDER, axis=1)[:, : LPC_ORDER + 1].astype(np.float64)
@@ -121,13 +123,15 @@ def _lpc_residual(x: np.ndarray, rate: int) -> np.ndarray:
     corr[:, 0] *= 1.0 + 1e-6  # white-noise correction keeps the system well conditioned
     coeffs = _levinson(corr)
     coeffs[silent] = 0.0  # nothing to predict from: the residual is the signal itself
-    # history[n] = (x[n-1], ..., x[n-order]) as a strided view; one batched product per block,
-    # in float32 like the samples themselves (the error it leaves is 1e-7 of the prediction).
+    # The prediction, one lag at a time over every block at once, in float32 like the samples
+    # themselves (the error it leaves is 1e-7 of the prediction, far under the -80 dBFS floor).
     source = np.zeros(LPC_ORDER + blocks * frame, dtype=np.float32)
     source[LPC_ORDER : LPC_ORDER + len(x)] = x
-    history = np.lib.stride_tricks.sliding_window_view(source, LPC_ORDER)[: blocks * frame, ::-1].reshape(blocks, frame, LPC_ORDER)
-    predicted = np.matmul(history, coeffs.astype(np.float32)[:, :, None])[:, :, 0].reshape(-1)[: len(x)]
-    return signal64 - predicted
+    weights = coeffs.astype(np.float32)
+    residual = source[LPC_ORDER:].reshape(blocks, frame).copy()
+    for lag in range(1, LPC_ORDER + 1):
+        residual -= weights[:, lag - 1, None] * source[LPC_ORDER - lag : LPC_ORDER - lag + blocks * frame].reshape(blocks, frame)
+    return residual.reshape(-1)[: len(x)]
 
 
 def _neighbourhood_max(values: np.ndarray, reach: int, guard: int) -> np.ndarray:
@@ -149,8 +153,9 @@ BOUND_BLOCK = 16
 MAX_SPARSE_CANDIDATES = 2000
 
 
-def _prediction_ratio(predicted: np.ndarray, reach: int, guard: int, threshold: float, floor: float) -> np.ndarray:
-    """predicted / (threshold * max(neighbourhood max, floor)) wherever it exceeds 1, and 0 elsewhere.
+def _prediction_ratio(predicted: np.ndarray, reach: int, guard: int, threshold: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where predicted / (threshold * max(neighbourhood max, floor)) exceeds 1: the sample indices,
+    ascending, and the ratios there. Everywhere else it is under 1, and never used.
 
     Only values over 1 are ever used, and the exact neighbourhood maximum (a 300-sample running
     maximum, the costliest step of click detection) is needed only to decide them. A lower
@@ -162,7 +167,7 @@ def _prediction_ratio(predicted: np.ndarray, reach: int, guard: int, threshold: 
     half = max(1, (reach - guard) // 2)
     by = guard + half
     blocks = -(-n // size)
-    grid = np.zeros((blocks, size))
+    grid = np.zeros((blocks, size), dtype=predicted.dtype)
     grid.reshape(-1)[:n] = predicted
     block_max = grid.max(axis=1)
     # Whole blocks inside each side's window for every sample of block k: the right window of
@@ -180,9 +185,8 @@ def _prediction_ratio(predicted: np.ndarray, reach: int, guard: int, threshold: 
     )
     # The grid's padding is 0, never over threshold x floor, so every candidate is a real sample.
     candidates = np.flatnonzero(grid > threshold * np.maximum(lower, floor)[:, None])
-    ratio = np.zeros(n)
     if not len(candidates):
-        return ratio
+        return candidates, np.zeros(0)
     if len(candidates) > MAX_SPARSE_CANDIDATES:
         exact = _neighbourhood_max(predicted, reach, guard)[candidates]
     else:
@@ -192,8 +196,18 @@ def _prediction_ratio(predicted: np.ndarray, reach: int, guard: int, threshold: 
         right = padded[candidates[:, None] + 2 * guard + 2 * half + offsets[None, :]].max(axis=1, initial=0.0)
         exact = np.maximum(np.where(candidates >= by, left, 0.0), np.where(candidates + by < n, right, 0.0))
     values = predicted[candidates] / (threshold * np.maximum(exact, floor))
-    ratio[candidates] = np.where(values > 1.0, values, 0.0)
-    return ratio
+    over = values > 1.0
+    return candidates[over], values[over]
+
+
+def _index_runs(indices: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """Ascending sample indices grouped as _merge(_runs(mask), gap) groups the mask they mark:
+    (first, last + 1) positions in ``indices`` of each group."""
+    if not len(indices):
+        return []
+    breaks = np.flatnonzero(np.diff(indices) > gap + 1) + 1
+    bounds = np.concatenate(([0], breaks, [len(indices)]))
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
 
 
 # Context around a stretch for its median view to equal the whole signal's there: the 7-sample
@@ -221,19 +235,21 @@ def detect_clicks(x: np.ndarray, rate: int, settings: PatternSettings) -> list[P
     reach, guard = int(0.020 * rate), int(0.001 * rate)
     floor = 1e-4  # -80 dBFS: below it nothing is audible as a click
     predicted = np.abs(_lpc_residual(x, rate))
-    ratio = _prediction_ratio(predicted, reach, guard, settings.click_threshold, floor)
+    # The first view's outliers are few: kept as indices and ratios, never as whole-clip arrays.
+    where, ratio = _prediction_ratio(predicted, reach, guard, settings.click_threshold, floor)
     # Both views must agree, so the median view is needed only around the first view's candidates:
     # most speech has none, and the median view is the costlier of the two.
-    agreed = np.zeros(len(x), dtype=bool)
-    for start, end in _merge(_runs(ratio > 1.0), gap=2 * (reach + MEDIAN_CONTEXT)):
-        agreed[start:end] = _median_view_agrees(x, start, end, reach, guard, floor)
-    ratio = np.where(agreed, ratio, 0.0)
-    runs = _merge(_runs(ratio > 1.0), gap=int(0.001 * rate))
+    agreed = np.zeros(len(where), dtype=bool)
+    for first, last in _index_runs(where, gap=2 * (reach + MEDIAN_CONTEXT)):
+        start, end = int(where[first]), int(where[last - 1]) + 1
+        agreed[first:last] = _median_view_agrees(x, start, end, reach, guard, floor)[where[first:last] - start]
+    where, ratio = where[agreed], ratio[agreed]
     events = []
-    for start, end in runs:
+    for first, last in _index_runs(where, gap=int(0.001 * rate)):
+        start, end = int(where[first]), int(where[last - 1]) + 1
         if (end - start) / rate > MAX_CLICK_S:
             continue
-        strength = float(ratio[start:end].max())
+        strength = float(ratio[first:last].max())
         events.append(PatternEvent("click", start / rate, end / rate, float(min(1.0, 0.5 + 0.5 * np.log10(strength) / np.log10(4)))))
     return events
 
@@ -248,7 +264,9 @@ def _burst_frames(x: np.ndarray, rate: int, settings: PatternSettings, use_flatn
     excess = level - baseline
     mask = excess > settings.burst_threshold_db
     if use_flatness:
-        mask &= _flatness(frames) > settings.burst_min_flatness
+        # Flatness only decides frames loud enough already: a few, where the spectra are costly.
+        loud = np.flatnonzero(mask)
+        mask[loud] = _flatness(frames[loud]) > settings.burst_min_flatness
     return mask, excess
 
 
