@@ -67,11 +67,13 @@ def block_mean_squares(samples: np.ndarray, rate: int) -> np.ndarray:
     index = np.arange(blocks)
     lower = (BLOCK_SECONDS * (index * BLOCK_STEP) * rate).astype(np.int64)
     upper = np.minimum((BLOCK_SECONDS * (index * BLOCK_STEP + 1) * rate).astype(np.int64), len(weighted))
-    # Squares in float32 (exact to 1e-7 each), summed in float64; the passband gain, a constant,
-    # is applied to the sums.
-    energy = np.zeros(len(weighted) + 1)
-    np.cumsum(np.square(weighted), dtype=np.float64, out=energy[1:])
-    return (energy[upper] - energy[lower]) * (gain * gain / (BLOCK_SECONDS * rate))
+    # Blocks overlap by 75%, so every bound is also the bound of a 100 ms segment: each segment is
+    # summed once (squares in float32, exact to 1e-7 each, summed in float64), and each block adds
+    # its four. The passband gain, a constant, is applied to the sums.
+    edges = np.unique(np.concatenate([lower, upper]))
+    segments = np.add.reduceat(np.square(weighted), edges[edges < len(weighted)], dtype=np.float64)
+    energy = np.concatenate(([0.0], np.cumsum(segments)))
+    return (energy[np.searchsorted(edges, upper)] - energy[np.searchsorted(edges, lower)]) * (gain * gain / (BLOCK_SECONDS * rate))
 
 
 def gated_lufs(mean_square: np.ndarray) -> float:

@@ -50,6 +50,27 @@ def test_integrated_loudness_matches_pyloudnorm_to_a_thousandth_of_a_lu(rate):
         assert loudness.integrated_lufs(samples, rate) == pytest.approx(expected, abs=1e-3), name
 
 
+@pytest.mark.parametrize("rate", [16_000, 44_100, 48_000])
+def test_every_gating_block_holds_the_mean_square_of_its_own_samples(rate):
+    """Blocks are summed from shared 100 ms segments; each must still be its own 400 ms, as BS.1770
+    bounds them (pyloudnorm's arithmetic, whose rounding differs between rates)."""
+    from scipy import signal
+
+    samples = np.random.default_rng(3).standard_normal(int(9.37 * rate)) * 0.1
+    sections, gain = loudness._k_weighting(rate)
+    weighted = signal.sosfilt(sections.astype(np.float64), samples) * gain
+    blocks = loudness.block_mean_squares(samples, rate)
+    length, overlap = loudness.BLOCK_SECONDS, loudness.BLOCK_STEP
+    bounds = [
+        (int(length * (j * overlap) * rate), int(length * (j * overlap + 1) * rate))
+        for j in range(int(np.round((len(samples) / rate - length) / (length * overlap))) + 1)
+    ]
+    expected = [np.sum(weighted[lower:upper] ** 2) / (length * rate) for lower, upper in bounds]
+    assert len(blocks) == len(expected)
+    # float32 filtering against float64: the same blocks to a few parts in a million.
+    assert np.allclose(blocks, expected, rtol=2e-5, atol=0)
+
+
 def test_silence_measures_at_the_absolute_gate_and_too_short_a_clip_is_refused():
     assert loudness.integrated_lufs(np.zeros(RATE), RATE) == loudness.ABSOLUTE_GATE_LUFS
     with pytest.raises(ValueError, match="gating block"):
