@@ -18,6 +18,21 @@ def test_wada_snr_tracks_the_true_snr_of_speech_in_white_noise(speech):
     assert estimates[1] == pytest.approx(10.0, abs=5.0)
 
 
+def test_wada_snr_in_float32_reads_what_float64_reads(speech):
+    """The statistic's logarithms run in float32; the estimate must not move by any meaningful amount."""
+
+    def float64_estimate(samples: np.ndarray) -> float:
+        x = np.abs(samples.astype(np.float64))
+        x = x[x > quality.DIGITAL_SILENCE] / x.max()
+        g = np.log(np.mean(x)) - np.mean(np.log(np.maximum(x, 1e-10)))
+        return float(np.interp(g, quality._wada_curve(), quality.SNR_GRID_DB, left=-20.0, right=100.0))
+
+    rng = np.random.default_rng(5)
+    for snr in (-5.0, 5.0, 15.0, 30.0):
+        noisy = corpus.mix_at_snr(speech, rng.standard_normal(len(speech)).astype(np.float32), snr).astype(np.float32)
+        assert quality.wada_snr_db(noisy) == pytest.approx(float64_estimate(noisy), abs=1e-4)
+
+
 def test_wada_snr_of_silence_and_pure_noise_is_at_the_bottom():
     assert quality.wada_snr_db(np.zeros(1000)) == -20.0
     assert quality.wada_snr_db(np.random.default_rng(1).standard_normal(RATE)) < -5.0
