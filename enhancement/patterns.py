@@ -157,8 +157,8 @@ def _prediction_ratio(predicted: np.ndarray, reach: int, guard: int, threshold: 
     """Where predicted / (threshold * max(neighbourhood max, floor)) exceeds 1: the sample indices,
     ascending, and the ratios there. Everywhere else it is under 1, and never used.
 
-    Only values over 1 are ever used, and the exact neighbourhood maximum (a 300-sample running
-    maximum, the costliest step of click detection) is needed only to decide them. A lower
+    The exact neighbourhood maximum (a 300-sample running maximum, the costliest step of click
+    detection) is needed only to decide which values exceed 1. A lower
     bound from 16-sample block maxima, one per block, rules most samples out first: a sample
     whose prediction error is under threshold x bound cannot exceed 1. The rest get their exact
     windows, as _neighbourhood_max has them (a side whose centre is outside the signal is 0).

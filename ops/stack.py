@@ -77,6 +77,14 @@ def worker_command(port: int) -> list[str]:
     return [sys.executable, "-m", "worker.cli", "--log-level", "INFO", "--log-format", "json", *serve]
 
 
+def _listens(process: psutil.Process, port: int) -> bool:
+    """Whether the process still holds a listening socket on the port (False once it has exited)."""
+    try:
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in process.net_connections("tcp"))
+    except psutil.NoSuchProcess:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -385,18 +393,9 @@ class LocalStack:
             time.sleep(0.05)
 
     def _nginx_reloaded(self, master: psutil.Process, before: set[int]) -> bool:
-        port = self.ports["nginx"]
         children = master.children()
-        if not any(child.pid not in before for child in children):
-            return False
-        for child in children:
-            if child.pid in before:
-                try:
-                    if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in child.net_connections("tcp")):
-                        return False
-                except psutil.NoSuchProcess:
-                    pass
-        return True
+        started = any(child.pid not in before for child in children)
+        return started and not any(child.pid in before and _listens(child, self.ports["nginx"]) for child in children)
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
         log = (self.workdir / f"{name}.log").open("ab")
